@@ -73,8 +73,14 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// `threads` = 0 means one per available core.
-    pub fn new(policies: Policies, threads: usize, deadline: Duration, failure_policy: FailurePolicy) -> std::io::Result<Self> {
-        let threads = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { threads };
+    pub fn new(
+        policies: Policies,
+        threads: usize,
+        deadline: Duration,
+        failure_policy: FailurePolicy,
+    ) -> std::io::Result<Self> {
+        let threads =
+            if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { threads };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("kw-eval-{i}"))

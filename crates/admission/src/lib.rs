@@ -22,7 +22,7 @@ pub mod server;
 pub mod tls;
 
 pub use evaluator::{Evaluator, FailurePolicy};
-pub use server::{serve, ServerConfig};
+pub use server::{ServerConfig, serve};
 
 /// Errors of the admission server's setup (requests never produce these: they get responses).
 #[derive(Debug, thiserror::Error)]

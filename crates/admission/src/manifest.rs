@@ -1,7 +1,7 @@
 //! The ValidatingWebhookConfiguration that points a cluster at the webhook.
 
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Options for the printed configuration.
 #[derive(Debug, Clone)]
@@ -77,7 +77,9 @@ mod tests {
         let hook = &v["webhooks"][0];
         assert_eq!(hook["clientConfig"]["service"]["name"], "keelwatch");
         assert_eq!(hook["clientConfig"]["service"]["namespace"], "keelwatch-system");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(hook["clientConfig"]["caBundle"].as_str().unwrap()).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(hook["clientConfig"]["caBundle"].as_str().unwrap())
+            .unwrap();
         assert_eq!(decoded, pem.as_bytes());
         assert!(validating_webhook_configuration(pem, &opts("nonamespace")).is_err());
         assert!(validating_webhook_configuration("junk", &opts("a.b")).is_err());

@@ -6,7 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,7 +67,11 @@ impl Metrics {
             "Time from request received to response decided",
             latency.clone(),
         );
-        registry.register("keelwatch_admission_policy_reloads", "Policy reloads by result (ok, error)", reloads.clone());
+        registry.register(
+            "keelwatch_admission_policy_reloads",
+            "Policy reloads by result (ok, error)",
+            reloads.clone(),
+        );
         registry.register("keelwatch_admission_constraints", "Constraints currently enforced", constraints.clone());
         registry.register(
             "keelwatch_admission_bad_requests",

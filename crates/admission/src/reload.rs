@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keelwatch_core::{load, LoadOptions};
+use keelwatch_core::{LoadOptions, load};
 use keelwatch_policy::{Inventory, PolicySet};
 use notify::Watcher;
 
@@ -62,7 +62,9 @@ impl PolicySource {
 /// Reloads now; returns whether the new set is in force.
 pub async fn reload_now(source: &PolicySource, evaluator: &Evaluator, metrics: &Metrics) -> bool {
     let src = source.clone();
-    let loaded = tokio::task::spawn_blocking(move || src.load()).await.unwrap_or_else(|e| Err(format!("reload task failed: {e}")));
+    let loaded = tokio::task::spawn_blocking(move || src.load())
+        .await
+        .unwrap_or_else(|e| Err(format!("reload task failed: {e}")));
     match loaded {
         Ok(policies) => {
             let n = policies.set.constraints().count();
@@ -82,7 +84,11 @@ pub async fn reload_now(source: &PolicySource, evaluator: &Evaluator, metrics: &
 
 /// Watches the source files and SIGHUP; reloads after changes settle (250 ms debounce).
 /// Runs until the returned task is aborted.
-pub fn spawn_watcher(source: PolicySource, evaluator: Arc<Evaluator>, metrics: Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_watcher(
+    source: PolicySource,
+    evaluator: Arc<Evaluator>,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let watcher = {
         let tx = tx.clone();

@@ -2,7 +2,7 @@
 //! response shape Gatekeeper sends.
 
 use keelwatch_policy::{Action, Violation};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::evaluator::{EvalFailure, FailurePolicy};
 
@@ -152,7 +152,13 @@ mod tests {
     }
 
     fn violation(name: &str, action: Action, msg: &str) -> Violation {
-        Violation { constraint_kind: "K".into(), constraint_name: name.into(), action, msg: msg.into(), details: Value::Null }
+        Violation {
+            constraint_kind: "K".into(),
+            constraint_name: name.into(),
+            action,
+            msg: msg.into(),
+            details: Value::Null,
+        }
     }
 
     #[test]
@@ -161,18 +167,25 @@ mod tests {
         assert_eq!((inc.uid.as_str(), inc.kind(), inc.name()), ("u-1", "Pod", "p"));
         assert!(decode(b"{").unwrap_err().contains("not valid JSON"));
         assert!(decode(&review("v1")).unwrap_err().contains("apiVersion"));
-        assert!(decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#).unwrap_err().contains("missing request"));
+        assert!(
+            decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#)
+                .unwrap_err()
+                .contains("missing request")
+        );
     }
 
     #[test]
     fn deny_warn_dryrun() {
         let inc = decode(&review("admission.k8s.io/v1")).unwrap();
-        let out = respond(&inc, &[
-            violation("c1", Action::Deny, "no"),
-            violation("c2", Action::Warn, "careful"),
-            violation("c3", Action::Dryrun, "noted"),
-            violation("c1", Action::Deny, "again"),
-        ]);
+        let out = respond(
+            &inc,
+            &[
+                violation("c1", Action::Deny, "no"),
+                violation("c2", Action::Warn, "careful"),
+                violation("c3", Action::Dryrun, "noted"),
+                violation("c1", Action::Deny, "again"),
+            ],
+        );
         assert_eq!(out.decision, Decision::Denied);
         let r = &out.response["response"];
         assert_eq!(r["uid"], "u-1");
@@ -189,7 +202,8 @@ mod tests {
     #[test]
     fn failure_policies() {
         let inc = decode(&review("admission.k8s.io/v1")).unwrap();
-        let open = respond_failure(&inc, &EvalFailure::Timeout(std::time::Duration::from_millis(5)), FailurePolicy::Open);
+        let open =
+            respond_failure(&inc, &EvalFailure::Timeout(std::time::Duration::from_millis(5)), FailurePolicy::Open);
         assert_eq!(open.response["response"]["allowed"], true);
         assert!(open.response["response"]["warnings"][0].as_str().unwrap().contains("within 5 ms"));
         let closed = respond_failure(&inc, &EvalFailure::Overloaded, FailurePolicy::Closed);

@@ -4,22 +4,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use keelwatch_policy::Action;
 use tokio::net::TcpListener;
 
+use crate::AdmissionError;
 use crate::evaluator::{Evaluator, FailurePolicy};
 use crate::metrics::{DecisionLabels, Metrics, ViolationLabels};
-use crate::reload::{spawn_watcher, PolicySource};
+use crate::reload::{PolicySource, spawn_watcher};
 use crate::review;
-use crate::AdmissionError;
 
 /// AdmissionReview bodies above this are refused with 413 (the API server caps objects
 /// at ~3 MiB too).
@@ -84,7 +84,8 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, AdmissionError
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| AdmissionError::Listen { addr: config.listen.to_string(), source })?;
-    let local_addr = listener.local_addr().map_err(|source| AdmissionError::Listen { addr: config.listen.to_string(), source })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| AdmissionError::Listen { addr: config.listen.to_string(), source })?;
     let app = Arc::new(App { evaluator: evaluator.clone(), metrics: metrics.clone() });
     let router = router(app);
     let acceptor = tokio_rustls::TlsAcceptor::from(config.tls.clone());
@@ -153,10 +154,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        app.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
         .into_response()
 }
 

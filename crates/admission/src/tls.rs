@@ -53,7 +53,8 @@ fn ca_params() -> Result<CertificateParams, AdmissionError> {
 /// serving certificate's subject alternative names (IP literals become IP SANs).
 pub fn ensure_self_signed(dir: &Path, dns_names: &[String]) -> Result<CertPaths, AdmissionError> {
     let paths = CertPaths::in_dir(dir);
-    std::fs::create_dir_all(dir).map_err(|e| AdmissionError::File { path: dir.display().to_string(), message: e.to_string() })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| AdmissionError::File { path: dir.display().to_string(), message: e.to_string() })?;
     // The CA key is enough to rebuild an issuer with the same name and key identifier, so a
     // lost serving certificate can be re-issued without invalidating the caBundle.
     let (ca_key, ca_cert_pem) = if paths.ca_key.exists() && paths.ca_cert.exists() {
@@ -70,7 +71,9 @@ pub fn ensure_self_signed(dir: &Path, dns_names: &[String]) -> Result<CertPaths,
     if !(paths.cert.exists() && paths.key.exists()) {
         let issuer = ca_params()?.self_signed(&ca_key).map_err(tls_err)?;
         let mut params = CertificateParams::new(dns_names.to_vec()).map_err(tls_err)?;
-        params.distinguished_name.push(DnType::CommonName, dns_names.first().map(String::as_str).unwrap_or("keelwatch-admission"));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, dns_names.first().map(String::as_str).unwrap_or("keelwatch-admission"));
         let now = std::time::SystemTime::now();
         params.not_before = (now - std::time::Duration::from_secs(3600)).into();
         params.not_after = (now + std::time::Duration::from_secs(2 * 365 * 86400)).into();
@@ -84,32 +87,42 @@ pub fn ensure_self_signed(dir: &Path, dns_names: &[String]) -> Result<CertPaths,
 
 /// A rustls server configuration from PEM files (HTTP/2 and HTTP/1.1 via ALPN).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, AdmissionError> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| AdmissionError::File { path: cert.display().to_string(), message: format!("bad PEM certificate: {e}") })?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_bytes()).collect::<Result<_, _>>().map_err(|e| {
+        AdmissionError::File { path: cert.display().to_string(), message: format!("bad PEM certificate: {e}") }
+    })?;
     if certs.is_empty() {
-        return Err(AdmissionError::File { path: cert.display().to_string(), message: "no certificate found in PEM file".into() });
+        return Err(AdmissionError::File {
+            path: cert.display().to_string(),
+            message: "no certificate found in PEM file".into(),
+        });
     }
     let key_der = rustls_pemfile::private_key(&mut read(key)?.as_bytes())
         .map_err(|e| AdmissionError::File { path: key.display().to_string(), message: format!("bad PEM key: {e}") })?
-        .ok_or_else(|| AdmissionError::File { path: key.display().to_string(), message: "no private key found in PEM file".into() })?;
+        .ok_or_else(|| AdmissionError::File {
+            path: key.display().to_string(),
+            message: "no private key found in PEM file".into(),
+        })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
-        .map_err(|e| AdmissionError::Tls(format!("certificate {} and key {} do not fit: {e}", cert.display(), key.display())))?;
+        .map_err(|e| {
+            AdmissionError::Tls(format!("certificate {} and key {} do not fit: {e}", cert.display(), key.display()))
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 fn read(path: &Path) -> Result<String, AdmissionError> {
-    std::fs::read_to_string(path).map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot read: {e}") })
+    std::fs::read_to_string(path)
+        .map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot read: {e}") })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), AdmissionError> {
-    std::fs::write(path, text).map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot write: {e}") })
+    std::fs::write(path, text)
+        .map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot write: {e}") })
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), AdmissionError> {
@@ -120,8 +133,12 @@ fn write_secret(path: &Path, text: &str) -> Result<(), AdmissionError> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts.open(path).map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot write: {e}") })?;
-    f.write_all(text.as_bytes()).map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot write: {e}") })
+    let mut f = opts.open(path).map_err(|e| AdmissionError::File {
+        path: path.display().to_string(),
+        message: format!("cannot write: {e}"),
+    })?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| AdmissionError::File { path: path.display().to_string(), message: format!("cannot write: {e}") })
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use keelwatch_admission::reload::PolicySource;
-use keelwatch_admission::{tls, FailurePolicy, ServerConfig};
-use serde_json::{json, Value};
+use keelwatch_admission::{FailurePolicy, ServerConfig, tls};
+use serde_json::{Value, json};
 
 /// The AdmissionReview the API server sends for `kubectl run test-shell --privileged --image ubuntu`
 /// (shape as recorded from a real API server: defaulted pod spec, user info, dryRun flag).
@@ -177,7 +177,12 @@ async fn malformed_and_oversized_requests_get_clear_http_errors() {
     let (status, body) = h.post(b"{\"apiVersion\": ".to_vec()).await;
     assert_eq!(status, 400);
     assert!(body.contains("malformed AdmissionReview: body is not valid JSON"), "{body}");
-    let (status, body) = h.post(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"kind":"Pod"}}}"#.to_vec()).await;
+    let (status, body) = h
+        .post(
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"kind":"Pod"}}}"#
+                .to_vec(),
+        )
+        .await;
     assert_eq!(status, 400);
     assert!(body.contains("request.uid"), "{body}");
     let (status, _) = h.post(vec![b' '; 4 * 1024 * 1024]).await;

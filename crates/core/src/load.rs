@@ -31,11 +31,7 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}", self.path, self.line)
-        } else {
-            f.write_str(&self.path)
-        }
+        if self.line > 0 { write!(f, "{}:{}", self.path, self.line) } else { f.write_str(&self.path) }
     }
 }
 
@@ -128,7 +124,9 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> LoadResult {
             let mut text = String::new();
             let limit = opts.max_file_bytes;
             match std::io::stdin().lock().take(limit + 1).read_to_string(&mut text) {
-                Ok(n) if n as u64 > limit => result.errors.push(file_error("<stdin>", format!("input is larger than {limit} bytes"))),
+                Ok(n) if n as u64 > limit => {
+                    result.errors.push(file_error("<stdin>", format!("input is larger than {limit} bytes")))
+                }
                 Ok(_) => result.extend(load_str(&text, "<stdin>", opts)),
                 Err(e) => result.errors.push(file_error("<stdin>", format!("cannot read standard input: {e}"))),
             }
@@ -185,19 +183,27 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> LoadResult {
         Ok(m) if m.len() > opts.max_file_bytes => {
             return LoadResult {
                 objects: vec![],
-                errors: vec![file_error(&name, format!("file is {} bytes, over the {} byte limit", m.len(), opts.max_file_bytes))],
+                errors: vec![file_error(
+                    &name,
+                    format!("file is {} bytes, over the {} byte limit", m.len(), opts.max_file_bytes),
+                )],
             };
         }
         _ => match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) => return LoadResult { objects: vec![], errors: vec![file_error(&name, format!("cannot read: {e}"))] },
+            Err(e) => {
+                return LoadResult { objects: vec![], errors: vec![file_error(&name, format!("cannot read: {e}"))] };
+            }
         },
     };
     match String::from_utf8(bytes) {
         Ok(text) => load_str(&text, &name, opts),
         Err(e) => LoadResult {
             objects: vec![],
-            errors: vec![file_error(&name, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))],
+            errors: vec![file_error(
+                &name,
+                format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            )],
         },
     }
 }
@@ -311,7 +317,10 @@ fn push_value(value: Value, source: Source, item_lines: &[usize], opts: &LoadOpt
         }
         other => out.errors.push(LoadError {
             at: source,
-            message: format!("not a Kubernetes object: the document is a {} (expected a mapping with apiVersion and kind)", kind_name(&other)),
+            message: format!(
+                "not a Kubernetes object: the document is a {} (expected a mapping with apiVersion and kind)",
+                kind_name(&other)
+            ),
         }),
     }
 }
@@ -392,7 +401,9 @@ mod tests {
 
     #[test]
     fn multi_document_with_lines() {
-        let r = load("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n# c\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n");
+        let r = load(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n# c\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n",
+        );
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.objects.len(), 2);
         assert_eq!(r.objects[0].source.line, 1);
@@ -402,7 +413,8 @@ mod tests {
 
     #[test]
     fn broken_document_is_skipped_with_line() {
-        let r = load("apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: [Pod\n---\napiVersion: v1\nkind: Service\n");
+        let r =
+            load("apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: [Pod\n---\napiVersion: v1\nkind: Service\n");
         assert_eq!(r.objects.len(), 2);
         assert_eq!(r.objects[1].kind(), "Service");
         assert_eq!(r.objects[1].source.line, 7);
@@ -421,7 +433,9 @@ mod tests {
 
     #[test]
     fn list_items_keep_their_lines() {
-        let r = load("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: b}\n");
+        let r = load(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: b}\n",
+        );
         assert_eq!(r.objects.len(), 2);
         assert_eq!((r.objects[0].source.line, r.objects[1].source.line), (4, 7));
     }
@@ -432,7 +446,11 @@ mod tests {
         let r = load_str(text, "x.json", &LoadOptions::default());
         assert_eq!(r.objects.len(), 1);
         assert_eq!(r.objects[0].value["metadata"]["uid"], serde_json::json!(18446744073709551615u64));
-        let r = load_str("[{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}, {\"kind\":\"Pod\"}]", "y.json", &LoadOptions::default());
+        let r = load_str(
+            "[{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}, {\"kind\":\"Pod\"}]",
+            "y.json",
+            &LoadOptions::default(),
+        );
         assert_eq!(r.objects.len(), 1);
         assert_eq!(r.errors.len(), 1);
         assert!(r.errors[0].message.contains("missing apiVersion"));
@@ -463,7 +481,11 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".hidden")).unwrap();
         std::fs::write(dir.path().join("b.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\n").unwrap();
         std::fs::write(dir.path().join("sub/a.yml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n").unwrap();
-        std::fs::write(dir.path().join("c.json"), "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"c\"}}").unwrap();
+        std::fs::write(
+            dir.path().join("c.json"),
+            "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"c\"}}",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         std::fs::write(dir.path().join(".hidden/x.yaml"), "apiVersion: v1\nkind: Pod\n").unwrap();
         let r = load_paths(&[dir.path().to_path_buf()], &LoadOptions::default());

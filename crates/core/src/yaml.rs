@@ -43,10 +43,7 @@ pub fn parse_document(text: &str, first_line: usize) -> Result<Option<Document>,
     let parsed = std::panic::catch_unwind(|| Builder::new(offset).run(text));
     match parsed {
         Ok(result) => result,
-        Err(_) => Err(YamlError {
-            line: first_line,
-            message: "the YAML parser failed on this document".into(),
-        }),
+        Err(_) => Err(YamlError { line: first_line, message: "the YAML parser failed on this document".into() }),
     }
 }
 
@@ -98,16 +95,17 @@ impl Builder {
     fn run(mut self, text: &str) -> Result<Option<Document>, YamlError> {
         let mut parser = Parser::new_from_str(text);
         loop {
-            let (event, mark) = parser.next_token().map_err(|e| YamlError {
-                line: e.marker().line() + self.offset,
-                message: e.info().to_string(),
-            })?;
+            let (event, mark) = parser
+                .next_token()
+                .map_err(|e| YamlError { line: e.marker().line() + self.offset, message: e.info().to_string() })?;
             match event {
                 Event::StreamEnd => break,
                 Event::StreamStart | Event::Nothing | Event::DocumentEnd => {}
                 Event::DocumentStart => {
                     if self.root.is_some() {
-                        return Err(self.err(mark, "a second document starts here; separate documents with a line `---`"));
+                        return Err(
+                            self.err(mark, "a second document starts here; separate documents with a line `---`")
+                        );
                     }
                 }
                 Event::Scalar(text, style, anchor, tag) => {
@@ -398,7 +396,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
             let p = i - 1;
-            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let err = parse_document(&text, 1).unwrap_err();
         assert!(err.message.contains("alias bomb"), "{err}");
