@@ -41,10 +41,34 @@ pub fn parse_document(text: &str, first_line: usize) -> Result<Option<Document>,
     let offset = first_line.saturating_sub(1);
     // yaml-rust2 is not fuzzed by us; a panic inside it must not take the caller down.
     let parsed = std::panic::catch_unwind(|| Builder::new(offset).run(text));
-    match parsed {
+    let result = match parsed {
         Ok(result) => result,
         Err(_) => Err(YamlError { line: first_line, message: "the YAML parser failed on this document".into() }),
+    };
+    match result {
+        Err(e) if !e.message.contains("alias bomb") => second_opinion(text, first_line).ok_or(e),
+        other => other,
     }
+}
+
+/// yaml-rust2 is stricter than libyaml (which kubectl and Helm users' files are tested
+/// against) in a few corners, e.g. a multi-line double-quoted scalar whose continuation line
+/// is indented like its key. When it refuses a document, libyaml (serde_yaml) gets a second
+/// look; a document it accepts loads with its start line but without per-item lines.
+fn second_opinion(text: &str, first_line: usize) -> Option<Option<Document>> {
+    let value: Value = serde_yaml::from_str(text).ok()?;
+    if value.is_null() {
+        return Some(None);
+    }
+    let skipped = text
+        .lines()
+        .take_while(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t.starts_with("---") || t.starts_with('%')
+        })
+        .count();
+    let line = first_line + skipped;
+    Some(Some(Document { value, line, item_lines: Vec::new() }))
 }
 
 enum Frame {
@@ -408,6 +432,15 @@ mod tests {
     fn syntax_error_points_at_line() {
         let err = parse_document("a: 1\nb: [1, 2\nc: 3\n", 5).unwrap_err();
         assert!(err.line >= 6, "{err}");
+    }
+
+    #[test]
+    fn libyaml_accepts_what_yaml_rust2_refuses() {
+        // gatekeeper-library's httpsonly template writes its message like this.
+        let text = "# c\nmsg: \"first part\n  second part\"\nx:\n  y: \"a\n  b\"\n";
+        let d = parse_document(text, 3).unwrap().unwrap();
+        assert_eq!(d.value["x"]["y"], "a b");
+        assert_eq!(d.line, 4);
     }
 
     #[test]
