@@ -93,10 +93,8 @@ pub fn spawn_watcher(
     let watcher = {
         let tx = tx.clone();
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                if !matches!(ev.kind, notify::EventKind::Access(_)) {
-                    let _ = tx.try_send(());
-                }
+            if res.is_ok_and(|ev| !matches!(ev.kind, notify::EventKind::Access(_))) {
+                let _ = tx.try_send(());
             }
         })
     };

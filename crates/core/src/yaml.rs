@@ -262,15 +262,13 @@ fn key_string(value: Value) -> String {
 }
 
 fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if let Some(tag) = tag {
-        if tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:" {
-            match tag.suffix.as_str() {
-                "str" | "binary" | "timestamp" => return Value::String(text.to_string()),
-                "null" => return Value::Null,
-                "bool" => return parse_bool(text).map(Value::Bool).unwrap_or_else(|| Value::String(text.into())),
-                "int" | "float" => return parse_number(text).unwrap_or_else(|| Value::String(text.into())),
-                _ => {}
-            }
+    if let Some(tag) = tag.filter(|t| t.handle == "!!" || t.handle == "tag:yaml.org,2002:") {
+        match tag.suffix.as_str() {
+            "str" | "binary" | "timestamp" => return Value::String(text.to_string()),
+            "null" => return Value::Null,
+            "bool" => return parse_bool(text).map(Value::Bool).unwrap_or_else(|| Value::String(text.into())),
+            "int" | "float" => return parse_number(text).unwrap_or_else(|| Value::String(text.into())),
+            _ => {}
         }
     }
     if style != TScalarStyle::Plain {
