@@ -32,6 +32,25 @@ enum Command {
     /// Admission webhook: serve AdmissionReviews, print the webhook configuration.
     #[command(subcommand)]
     Admission(cmd::admission::Command),
+    /// Offline OSV vulnerability database: import, update, status, compare-versions.
+    #[command(subcommand)]
+    Db(cmd::db::Command),
+    /// Workspace store: ingest rows, stats, demo data, compaction, retention, HTTP server.
+    #[command(subcommand)]
+    Workspace(cmd::workspace::Command),
+    /// Threat detection: replay audit/process events, serve the audit webhook, rules.
+    #[command(subcommand)]
+    Detect(cmd::detect::Command),
+    /// Run KQL on the workspace, or --explain it against the table schemas.
+    Query(cmd::query::Command),
+    /// Scan container images for OS and language package vulnerabilities (offline OSV db).
+    #[command(subcommand)]
+    Scan(cmd::scan::Command),
+    /// Print the CycloneDX 1.5 inventory (SBOM) of an image.
+    Sbom(cmd::scan::SbomArgs),
+    /// Node agent: node/container metrics, container logs, process events, shipping.
+    #[command(subcommand)]
+    Agent(cmd::agent::Command),
     // NEW COMMAND GROUPS: add a variant above this line (one per group).
 }
 
@@ -41,6 +60,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Admission(c) => cmd::admission::run(c),
+        Command::Db(c) => cmd::db::run(c),
+        Command::Workspace(c) => cmd::workspace::run(c),
+        Command::Detect(c) => cmd::detect::run(c),
+        Command::Query(c) => cmd::query::run(c),
+        Command::Scan(c) => cmd::scan::run(c),
+        Command::Sbom(a) => cmd::scan::sbom(a),
+        Command::Agent(c) => cmd::agent::run(c),
         // NEW COMMAND GROUPS: add a match arm above this line.
     };
     match result {

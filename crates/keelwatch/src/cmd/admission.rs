@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use keelwatch_admission::manifest::{validating_webhook_configuration, WebhookOptions};
+use keelwatch_admission::manifest::{WebhookOptions, validating_webhook_configuration};
 use keelwatch_admission::reload::PolicySource;
-use keelwatch_admission::{tls, FailurePolicy, ServerConfig};
+use keelwatch_admission::{FailurePolicy, ServerConfig, tls};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -94,11 +94,9 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
 
 fn service_names(service: &str) -> Vec<String> {
     match service.split_once('.') {
-        Some((name, ns)) => vec![
-            format!("{name}.{ns}.svc"),
-            format!("{name}.{ns}.svc.cluster.local"),
-            format!("{name}.{ns}"),
-        ],
+        Some((name, ns)) => {
+            vec![format!("{name}.{ns}.svc"), format!("{name}.{ns}.svc.cluster.local"), format!("{name}.{ns}")]
+        }
         None => vec![service.to_string()],
     }
 }
@@ -124,13 +122,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         listen: args.listen,
         tls,
-        source: PolicySource { policy_paths: args.policies, assignment_paths: args.assignments, inventory_paths: args.inventory },
+        source: PolicySource {
+            policy_paths: args.policies,
+            assignment_paths: args.assignments,
+            inventory_paths: args.inventory,
+        },
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
         failure_policy: args.failure_policy,
         threads: args.threads,
         watch: !args.no_watch,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         let server = keelwatch_admission::serve(config).await?;
         let n = server.evaluator.policies().set.constraints().count();
@@ -158,8 +161,13 @@ async fn terminate() {
 
 fn manifest(args: ManifestArgs) -> anyhow::Result<ExitCode> {
     let ca_path = args.ca.join("ca.crt");
-    let ca = std::fs::read_to_string(&ca_path)
-        .with_context(|| format!("reading {} (create it with `keelwatch admission serve --self-signed {}`)", ca_path.display(), args.ca.display()))?;
+    let ca = std::fs::read_to_string(&ca_path).with_context(|| {
+        format!(
+            "reading {} (create it with `keelwatch admission serve --self-signed {}`)",
+            ca_path.display(),
+            args.ca.display()
+        )
+    })?;
     let opts = WebhookOptions {
         service: args.service,
         path: args.path,

@@ -1,0 +1,178 @@
+//! Agent configuration ([`AgentConfig`]) and the output selector ([`Output`]). The CLI
+//! fills this struct; it is also serde-serialisable so tests can start an agent in a child
+//! process from JSON.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::k8s::NamespaceFilter;
+use crate::process::ProcessSource;
+
+/// Where rows go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// NDJSON on standard output, one row per line with a `Type` key naming the table.
+    Stdout,
+    /// NDJSON appended to a file (same line format as stdout).
+    File(PathBuf),
+    /// The workspace ingestion API at this base URL.
+    Http(String),
+}
+
+impl FromStr for Output {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "stdout" || s == "-" {
+            Ok(Output::Stdout)
+        } else if let Some(p) = s.strip_prefix("file:") {
+            if p.is_empty() {
+                return Err("file: needs a path, e.g. file:/var/log/keelwatch.ndjson".into());
+            }
+            Ok(Output::File(PathBuf::from(p)))
+        } else if s.starts_with("http://") || s.starts_with("https://") {
+            Ok(Output::Http(s.to_string()))
+        } else {
+            Err(format!("`{s}` is not an output: use stdout, file:PATH or an http(s):// URL of the workspace"))
+        }
+    }
+}
+
+/// The agent mode. Only host mode exists so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Any Linux machine: node metrics, every cgroup under a root, logs from a directory,
+    /// processes.
+    Host,
+}
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentConfig {
+    /// Mode.
+    pub mode: Mode,
+    /// The proc file system root.
+    pub proc_root: PathBuf,
+    /// cgroup root (`/sys/fs/cgroup`); `None` disables container metrics.
+    pub cgroup_root: Option<PathBuf>,
+    /// Pods log directory (`/var/log/pods`); `None` disables log collection.
+    pub log_dir: Option<PathBuf>,
+    /// Metrics collection interval.
+    pub interval: Duration,
+    /// How often log files are checked for new lines.
+    pub log_poll: Duration,
+    /// Collect one round and exit.
+    pub once: bool,
+    /// With `once`: the window over which CPU rates are measured.
+    pub once_window: Duration,
+    /// Where rows go.
+    pub output: Output,
+    /// Bearer token file for HTTP output.
+    pub token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for HTTPS output.
+    pub ca_file: Option<PathBuf>,
+    /// State directory (checkpoint, agent id, default buffer).
+    pub state_dir: PathBuf,
+    /// Buffer directory (default `<state_dir>/buffer`).
+    pub buffer_dir: Option<PathBuf>,
+    /// Buffer size bound in bytes.
+    pub buffer_max_bytes: u64,
+    /// Node name (default: host name).
+    pub node_name: Option<String>,
+    /// Cluster id (first InstanceName segment).
+    pub cluster_id: String,
+    /// Namespace include/exclude.
+    pub filter: NamespaceFilter,
+    /// Log lines per second per container (0 = unlimited).
+    pub log_rate_limit: u32,
+    /// Collect metrics.
+    pub metrics: bool,
+    /// Process-event source.
+    pub process_source: ProcessSource,
+    /// Poll period for the polling process source.
+    pub process_poll: Duration,
+    /// Where process events go (default: the main output when it is stdout or a file).
+    pub process_output: Option<Output>,
+    /// Address for the self-metrics endpoint.
+    pub metrics_listen: Option<String>,
+    /// Longest retry backoff for HTTP delivery.
+    pub max_backoff: Duration,
+    /// With `once` and HTTP output: how long to wait for the buffer to drain.
+    pub drain_timeout: Duration,
+}
+
+impl AgentConfig {
+    /// Host-mode defaults writing to `output`.
+    pub fn host(output: Output) -> Self {
+        AgentConfig {
+            mode: Mode::Host,
+            proc_root: PathBuf::from("/proc"),
+            cgroup_root: Some(PathBuf::from("/sys/fs/cgroup")),
+            log_dir: None,
+            interval: Duration::from_secs(60),
+            log_poll: Duration::from_secs(1),
+            once: false,
+            once_window: Duration::from_secs(1),
+            output,
+            token_file: None,
+            ca_file: None,
+            state_dir: PathBuf::from("/var/lib/keelwatch/agent"),
+            buffer_dir: None,
+            buffer_max_bytes: 256 << 20,
+            node_name: None,
+            cluster_id: "local".into(),
+            filter: NamespaceFilter::default(),
+            log_rate_limit: 0,
+            metrics: true,
+            process_source: ProcessSource::Off,
+            process_poll: Duration::from_millis(100),
+            process_output: None,
+            metrics_listen: None,
+            max_backoff: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval < Duration::from_secs(1) {
+            return Err(format!("--interval {:?} is below the 1s minimum", self.interval));
+        }
+        if self.log_poll < Duration::from_millis(10) {
+            return Err("--log-poll must be at least 10ms".into());
+        }
+        if self.buffer_max_bytes < 1 << 20 && matches!(self.output, Output::Http(_)) {
+            return Err("--buffer-max-bytes must be at least 1MiB".into());
+        }
+        if matches!(self.process_output, Some(Output::Http(_))) {
+            return Err(
+                "--process-output takes stdout or file:PATH (process events are JSON lines for `keelwatch detect`)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs() {
+        assert_eq!("stdout".parse::<Output>().unwrap(), Output::Stdout);
+        assert_eq!("file:/x".parse::<Output>().unwrap(), Output::File("/x".into()));
+        assert!(matches!("https://w:8443".parse::<Output>().unwrap(), Output::Http(_)));
+        assert!("file:".parse::<Output>().is_err());
+        assert!("kafka://x".parse::<Output>().is_err());
+        let mut c = AgentConfig::host(Output::Stdout);
+        assert!(c.validate().is_ok());
+        c.interval = Duration::from_millis(10);
+        assert!(c.validate().is_err());
+    }
+}

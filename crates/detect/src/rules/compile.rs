@@ -1,0 +1,716 @@
+//! Compilation of loaded definitions into an evaluation tree, and evaluation.
+//!
+//! Semantics of checks (documented in docs/detect.md):
+//! - a field that is not available makes every check false except that `not` inverts it;
+//!   `exists` is true when at least one value is available;
+//! - on list fields `in` and `pmatch` require *every* value to match (set containment, as
+//!   Falco), `intersects` requires *some* value to be in the set, `!=` requires no value to
+//!   equal, and every other operator is true when *some* value satisfies it;
+//! - `<`, `<=`, `>`, `>=` compare numerically when both sides are numbers, else as text.
+
+use std::collections::{HashMap, HashSet};
+
+use regex::Regex;
+
+use super::RuleError;
+use super::condition::{self, Expr, ListItem, Op, Rhs};
+use super::fields::{Field, Source, Vals};
+use super::load::{AlertMeta, Definitions, ExceptionDef, Priority, RuleDef};
+use crate::audit::AuditEvent;
+use crate::process::ProcessEvent;
+
+/// A compiled, evaluable rule.
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub name: String,
+    pub desc: String,
+    pub priority: Priority,
+    pub source: Source,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub alert: Option<AlertMeta>,
+    /// `file:line` where the rule was defined.
+    pub origin: String,
+    condition: Node,
+    output: Vec<Segment>,
+}
+
+/// A rule that matched an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMatch {
+    /// Index into [`RuleSet::rules`].
+    pub rule: usize,
+    /// The rule's `output` with `%field` placeholders filled in.
+    pub message: String,
+}
+
+#[derive(Debug)]
+enum Segment {
+    Text(String),
+    Field(usize),
+}
+
+#[derive(Debug)]
+enum Node {
+    Const(bool),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Check(Box<Check>),
+}
+
+#[derive(Debug)]
+struct Check {
+    slot: usize,
+    op: Op,
+    list: bool,
+    rhs: CRhs,
+}
+
+#[derive(Debug)]
+enum CRhs {
+    None,
+    Text { text: String, lower: String, num: Option<f64> },
+    Set(HashSet<String>),
+    Prefixes(Vec<String>),
+    Regex(Regex),
+}
+
+/// Rules that skipped compilation because keelwatch does not evaluate their source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRule {
+    pub name: String,
+    pub source: String,
+    pub origin: String,
+}
+
+/// A compiled rule set.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+    fields: Vec<Field>,
+    by_source: HashMap<Source, Vec<usize>>,
+    /// Rules whose source keelwatch does not evaluate (e.g. `aws_cloudtrail`).
+    pub skipped: Vec<SkippedRule>,
+    /// Loader notes (ignored items).
+    pub notes: Vec<String>,
+}
+
+struct Compiler<'d> {
+    defs: &'d Definitions,
+    fields: Vec<Field>,
+    slots: HashMap<(String, Source), usize>,
+    macro_cache: HashMap<String, Expr>,
+}
+
+impl RuleSet {
+    /// Compiles every rule (enabled or not, so errors surface), inlining macros and lists.
+    pub fn compile(defs: &Definitions) -> Result<RuleSet, Vec<RuleError>> {
+        let mut c = Compiler { defs, fields: Vec::new(), slots: HashMap::new(), macro_cache: HashMap::new() };
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        let mut skipped = Vec::new();
+        for def in defs.rules.values() {
+            let Some(source) = Source::parse(&def.source) else {
+                skipped.push(SkippedRule {
+                    name: def.name.clone(),
+                    source: def.source.clone(),
+                    origin: def.origin.clone(),
+                });
+                continue;
+            };
+            match c.rule(def, source) {
+                Ok(r) => rules.push(r),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut by_source: HashMap<Source, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            if r.enabled {
+                by_source.entry(r.source).or_default().push(i);
+            }
+        }
+        Ok(RuleSet { rules, fields: c.fields, by_source, skipped, notes: defs.notes.clone() })
+    }
+
+    /// All compiled rules (enabled and disabled), in definition order.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Number of enabled rules for a source.
+    pub fn enabled_count(&self, source: Source) -> usize {
+        self.by_source.get(&source).map_or(0, Vec::len)
+    }
+
+    /// Evaluates every enabled `k8s_audit` rule against an event.
+    pub fn eval_audit(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
+        let mut ctx = Ctx {
+            fields: &self.fields,
+            cache: vec![None; self.fields.len()],
+            extract: |f: &Field| f.extract_audit(ev, rawtime),
+        };
+        self.eval_with(Source::K8sAudit, &mut ctx)
+    }
+
+    /// Evaluates every enabled process rule against an event.
+    pub fn eval_process(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
+        let mut ctx = Ctx {
+            fields: &self.fields,
+            cache: vec![None; self.fields.len()],
+            extract: |f: &Field| f.extract_process(ev),
+        };
+        self.eval_with(Source::Process, &mut ctx)
+    }
+
+    fn eval_with<'e, F: Fn(&Field) -> Vals<'e>>(&self, source: Source, ctx: &mut Ctx<'_, 'e, F>) -> Vec<RuleMatch> {
+        let mut out = Vec::new();
+        let Some(indices) = self.by_source.get(&source) else {
+            return out;
+        };
+        for &i in indices {
+            let rule = &self.rules[i];
+            if eval(&rule.condition, ctx) {
+                let mut message = String::new();
+                for seg in &rule.output {
+                    match seg {
+                        Segment::Text(t) => message.push_str(t),
+                        Segment::Field(slot) => {
+                            let list = self.fields[*slot].is_list();
+                            message.push_str(&ctx.vals(*slot).render(list))
+                        }
+                    }
+                }
+                out.push(RuleMatch { rule: i, message });
+            }
+        }
+        out
+    }
+}
+
+/// Per-event evaluation state: each field is extracted at most once.
+struct Ctx<'r, 'e, F: Fn(&Field) -> Vals<'e>> {
+    fields: &'r [Field],
+    cache: Vec<Option<Vals<'e>>>,
+    extract: F,
+}
+
+impl<'e, F: Fn(&Field) -> Vals<'e>> Ctx<'_, 'e, F> {
+    fn vals(&mut self, slot: usize) -> &Vals<'e> {
+        if self.cache[slot].is_none() {
+            self.cache[slot] = Some((self.extract)(&self.fields[slot]));
+        }
+        self.cache[slot].as_ref().unwrap_or(&Vals::Missing)
+    }
+}
+
+fn eval<'e, F: Fn(&Field) -> Vals<'e>>(node: &Node, ctx: &mut Ctx<'_, 'e, F>) -> bool {
+    match node {
+        Node::Const(b) => *b,
+        Node::And(items) => items.iter().all(|n| eval(n, ctx)),
+        Node::Or(items) => items.iter().any(|n| eval(n, ctx)),
+        Node::Not(inner) => !eval(inner, ctx),
+        Node::Check(check) => eval_check(check, ctx.vals(check.slot)),
+    }
+}
+
+fn eval_check(c: &Check, vals: &Vals<'_>) -> bool {
+    if vals.is_empty() {
+        return false;
+    }
+    match (&c.op, &c.rhs) {
+        (Op::Exists, _) => true,
+        (Op::In, CRhs::Set(set)) => vals.iter().all(|v| set.contains(v)),
+        (Op::Intersects, CRhs::Set(set)) => vals.iter().any(|v| set.contains(v)),
+        (Op::PMatch, CRhs::Prefixes(prefixes)) => vals.iter().all(|v| prefixes.iter().any(|p| path_under(v, p))),
+        (Op::Ne, CRhs::Text { text, .. }) if c.list => vals.iter().all(|v| v != text),
+        (op, rhs) => vals.iter().any(|v| scalar(*op, rhs, v)),
+    }
+}
+
+fn path_under(value: &str, prefix: &str) -> bool {
+    if prefix.is_empty() {
+        return false;
+    }
+    value == prefix
+        || (value.starts_with(prefix) && (prefix.ends_with('/') || value.as_bytes().get(prefix.len()) == Some(&b'/')))
+}
+
+fn contains_ci(hay: &str, needle_lower: &str) -> bool {
+    if needle_lower.is_empty() {
+        return true;
+    }
+    if hay.is_ascii() && needle_lower.is_ascii() {
+        let n = needle_lower.as_bytes();
+        return hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(needle_lower)
+}
+
+fn scalar(op: Op, rhs: &CRhs, v: &str) -> bool {
+    match rhs {
+        CRhs::Text { text, lower, num } => match op {
+            Op::Eq => v == text,
+            Op::Ne => v != text,
+            Op::Contains => v.contains(text.as_str()),
+            Op::IContains => contains_ci(v, lower),
+            Op::StartsWith => v.starts_with(text.as_str()),
+            Op::EndsWith => v.ends_with(text.as_str()),
+            Op::Glob => glob_match(text.as_bytes(), v.as_bytes()),
+            Op::IGlob => glob_match(lower.as_bytes(), v.to_lowercase().as_bytes()),
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+                let ord = match (num, v.trim().parse::<f64>().ok()) {
+                    (Some(b), Some(a)) => a.partial_cmp(b),
+                    _ => Some(v.cmp(text.as_str())),
+                };
+                let Some(ord) = ord else { return false };
+                match op {
+                    Op::Lt => ord.is_lt(),
+                    Op::Le => ord.is_le(),
+                    Op::Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                }
+            }
+            _ => false,
+        },
+        CRhs::Regex(re) => re.is_match(v),
+        _ => false,
+    }
+}
+
+/// Shell-style glob: `*` any run, `?` one character, `[abc]`/`[a-z]`/`[!x]` classes.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    star = Some((p, t));
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class_match(pattern, p, text[t]) {
+                        if matched {
+                            p = next;
+                            t += 1;
+                            continue;
+                        }
+                    } else if text[t] == b'[' {
+                        p += 1;
+                        t += 1;
+                        continue;
+                    }
+                }
+                c if c == text[t] => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sp, st)) => {
+                p = sp + 1;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            }
+            None => return false,
+        }
+    }
+    while p < pattern.len() && pattern[p] == b'*' {
+        p += 1;
+    }
+    p == pattern.len()
+}
+
+fn class_match(pattern: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = matches!(pattern.get(i), Some(b'!') | Some(b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < pattern.len() {
+        let pc = pattern[i];
+        if pc == b']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
+            if pc <= c && c <= pattern[i + 2] {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if pc == c {
+                matched = true;
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+impl<'d> Compiler<'d> {
+    fn rule(&mut self, def: &RuleDef, source: Source) -> Result<CompiledRule, RuleError> {
+        let what = format!("rule '{}'", def.name);
+        let err = |m: String| RuleError::new(def.origin.clone(), &what, m);
+        let expr = condition::parse(&def.condition).map_err(|e| err(format!("condition {e}")))?;
+        let mut stack = Vec::new();
+        let mut node = self.node(&expr, source, &mut stack).map_err(|m| err(format!("condition: {m}")))?;
+        if !def.exceptions.is_empty() {
+            let mut excs = Vec::new();
+            for e in &def.exceptions {
+                excs.push(self.exception(e, source).map_err(|m| err(format!("exception '{}': {m}", e.name)))?);
+            }
+            node = Node::And(vec![node, Node::Not(Box::new(Node::Or(excs)))]);
+        }
+        let output = self.output(&def.output, source).map_err(|m| err(format!("output: {m}")))?;
+        Ok(CompiledRule {
+            name: def.name.clone(),
+            desc: def.desc.trim().to_string(),
+            priority: def.priority,
+            source,
+            tags: def.tags.clone(),
+            enabled: def.enabled,
+            alert: def.alert.clone(),
+            origin: def.origin.clone(),
+            condition: node,
+            output,
+        })
+    }
+
+    fn slot(&mut self, name: &str, arg: Option<&str>, source: Source) -> Result<usize, String> {
+        let field = Field::resolve(name, arg, source).map_err(|e| e.to_string())?;
+        let key = (field.display.clone(), source);
+        if let Some(&s) = self.slots.get(&key) {
+            return Ok(s);
+        }
+        self.fields.push(field);
+        let s = self.fields.len() - 1;
+        self.slots.insert(key, s);
+        Ok(s)
+    }
+
+    fn expand_list(&self, items: &[ListItem], out: &mut Vec<String>, depth: usize) -> Result<(), String> {
+        if depth > 32 {
+            return Err("lists nested too deeply (cycle?)".into());
+        }
+        for item in items {
+            if !item.quoted
+                && let Some(list) = self.defs.lists.get(&item.text)
+            {
+                let nested: Vec<ListItem> =
+                    list.items.iter().map(|t| ListItem { text: t.clone(), quoted: false }).collect();
+                self.expand_list(&nested, out, depth + 1)?;
+                continue;
+            }
+            out.push(item.text.clone());
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, expr: &Expr, source: Source, stack: &mut Vec<String>) -> Result<Node, String> {
+        Ok(match expr {
+            Expr::And(items) => Node::And(items.iter().map(|e| self.node(e, source, stack)).collect::<Result<_, _>>()?),
+            Expr::Or(items) => Node::Or(items.iter().map(|e| self.node(e, source, stack)).collect::<Result<_, _>>()?),
+            Expr::Not(inner) => Node::Not(Box::new(self.node(inner, source, stack)?)),
+            Expr::Macro { name, pos } => {
+                if stack.contains(name) {
+                    return Err(format!(
+                        "column {pos}: macro '{name}' refers to itself ({} -> {name})",
+                        stack.join(" -> ")
+                    ));
+                }
+                let parsed = match self.macro_cache.get(name) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let Some(def) = self.defs.macros.get(name) else {
+                            let hint = if self.defs.lists.contains_key(name) {
+                                " (it is a list: use it inside `in (...)`)"
+                            } else {
+                                ""
+                            };
+                            return Err(format!("column {pos}: unknown macro '{name}'{hint}"));
+                        };
+                        let e = condition::parse(&def.condition)
+                            .map_err(|e| format!("in macro '{name}' ({}): condition {e}", def.origin))?;
+                        self.macro_cache.insert(name.clone(), e.clone());
+                        e
+                    }
+                };
+                stack.push(name.clone());
+                let node = self
+                    .node(&parsed, source, stack)
+                    .map_err(|m| if m.starts_with("in macro") { m } else { format!("in macro '{name}': {m}") });
+                stack.pop();
+                node?
+            }
+            Expr::Check { field, arg, op, rhs, pos } => {
+                self.check(field, arg.as_deref(), *op, rhs, source).map_err(|m| format!("column {pos}: {m}"))?
+            }
+        })
+    }
+
+    fn check(&mut self, field: &str, arg: Option<&str>, op: Op, rhs: &Rhs, source: Source) -> Result<Node, String> {
+        let slot = self.slot(field, arg, source)?;
+        let list = self.fields[slot].is_list();
+        let rhs = match (op, rhs) {
+            (Op::Exists, _) => CRhs::None,
+            (Op::In | Op::Intersects, Rhs::List(items)) => {
+                let mut out = Vec::new();
+                self.expand_list(items, &mut out, 0)?;
+                CRhs::Set(out.into_iter().collect())
+            }
+            (Op::PMatch, Rhs::List(items)) => {
+                let mut out = Vec::new();
+                self.expand_list(items, &mut out, 0)?;
+                CRhs::Prefixes(out)
+            }
+            (Op::Regex, Rhs::Value(v)) => CRhs::Regex(Regex::new(v).map_err(|e| format!("invalid regex '{v}': {e}"))?),
+            (_, Rhs::Value(v)) => {
+                CRhs::Text { text: v.clone(), lower: v.to_lowercase(), num: v.trim().parse::<f64>().ok() }
+            }
+            (op, _) => return Err(format!("operator '{}' needs a value", op.as_str())),
+        };
+        Ok(Node::Check(Box::new(Check { slot, op, list, rhs })))
+    }
+
+    fn exception(&mut self, e: &ExceptionDef, source: Source) -> Result<Node, String> {
+        let scalar = |v: &serde_yaml::Value| -> Option<String> {
+            match v {
+                serde_yaml::Value::String(s) => Some(s.clone()),
+                serde_yaml::Value::Bool(b) => Some(b.to_string()),
+                serde_yaml::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let items_of = |v: &serde_yaml::Value| -> Option<Vec<ListItem>> {
+            match v {
+                serde_yaml::Value::Sequence(s) => {
+                    s.iter().map(|x| scalar(x).map(|text| ListItem { text, quoted: true })).collect()
+                }
+                other => scalar(other).map(|text| vec![ListItem { text, quoted: false }]),
+            }
+        };
+        let (fields, single) = match &e.fields {
+            Ok(f) => (vec![f.clone()], true),
+            Err(f) if f.is_empty() => return Err("no 'fields'".into()),
+            Err(f) => (f.clone(), false),
+        };
+        let comps: Vec<Op> = if e.comps.is_empty() {
+            vec![if single { Op::In } else { Op::Eq }; fields.len()]
+        } else {
+            if e.comps.len() != fields.len() {
+                return Err(format!("{} comps for {} fields", e.comps.len(), fields.len()));
+            }
+            e.comps
+                .iter()
+                .map(|c| Op::parse(c).ok_or_else(|| format!("unknown comparison '{c}'")))
+                .collect::<Result<_, _>>()?
+        };
+        let parsed_fields: Vec<(String, Option<String>)> = fields
+            .iter()
+            .map(|f| match f.split_once('[') {
+                Some((n, rest)) => (n.to_string(), Some(rest.trim_end_matches(']').to_string())),
+                None => (f.clone(), None),
+            })
+            .collect();
+        let mut alternatives = Vec::new();
+        if single {
+            let (name, arg) = &parsed_fields[0];
+            let op = comps[0];
+            if op.takes_list() {
+                let items: Vec<ListItem> = e
+                    .values
+                    .iter()
+                    .map(|v| items_of(v).ok_or_else(|| "values must be strings".to_string()))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if !items.is_empty() {
+                    alternatives.push(self.check(name, arg.as_deref(), op, &Rhs::List(items), source)?);
+                }
+            } else {
+                for v in &e.values {
+                    let text = scalar(v).ok_or("values must be strings")?;
+                    alternatives.push(self.check(name, arg.as_deref(), op, &Rhs::Value(text), source)?);
+                }
+            }
+        } else {
+            for (i, tuple) in e.values.iter().enumerate() {
+                let serde_yaml::Value::Sequence(parts) = tuple else {
+                    return Err(format!("value #{} must be a list of {} items", i + 1, fields.len()));
+                };
+                if parts.len() != fields.len() {
+                    return Err(format!("value #{} has {} items for {} fields", i + 1, parts.len(), fields.len()));
+                }
+                let mut conj = Vec::new();
+                for ((part, (name, arg)), op) in parts.iter().zip(&parsed_fields).zip(&comps) {
+                    let rhs = if op.takes_list() {
+                        Rhs::List(items_of(part).ok_or("values must be strings")?)
+                    } else {
+                        Rhs::Value(scalar(part).ok_or("values must be strings")?)
+                    };
+                    conj.push(self.check(name, arg.as_deref(), *op, &rhs, source)?);
+                }
+                alternatives.push(Node::And(conj));
+            }
+        }
+        if alternatives.is_empty() {
+            return Ok(Node::Const(false));
+        }
+        Ok(Node::Or(alternatives))
+    }
+
+    fn output(&mut self, text: &str, source: Source) -> Result<Vec<Segment>, String> {
+        let text = text.trim();
+        let mut segs = Vec::new();
+        let mut lit = String::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let starts_field = c == '%' && chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic());
+            if !starts_field {
+                lit.push(c);
+                i += 1;
+                continue;
+            }
+            let mut j = i + 1;
+            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_' || chars[j] == '.') {
+                j += 1;
+            }
+            // A trailing '.' ends a sentence rather than the field.
+            while j > i + 1 && chars[j - 1] == '.' {
+                j -= 1;
+            }
+            let name: String = chars[i + 1..j].iter().collect();
+            let mut arg = None;
+            if chars.get(j) == Some(&'[')
+                && let Some(end) = chars[j..].iter().position(|c| *c == ']')
+            {
+                arg = Some(chars[j + 1..j + end].iter().collect::<String>());
+                j += end + 1;
+            }
+            if !lit.is_empty() {
+                segs.push(Segment::Text(std::mem::take(&mut lit)));
+            }
+            segs.push(Segment::Field(self.slot(&name, arg.as_deref(), source)?));
+            i = j;
+        }
+        if !lit.is_empty() {
+            segs.push(Segment::Text(lit));
+        }
+        Ok(segs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ruleset(yaml: &str) -> RuleSet {
+        let mut d = Definitions::default();
+        d.add_file("t.yaml", yaml).unwrap();
+        RuleSet::compile(&d).unwrap()
+    }
+
+    fn audit(json: serde_json::Value) -> AuditEvent {
+        AuditEvent::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn glob_works() {
+        assert!(glob_match(b"*.sh", b"run.sh"));
+        assert!(glob_match(b"/tmp/?x*", b"/tmp/axe"));
+        assert!(!glob_match(b"/tmp/?x*", b"/tmp/a"));
+        assert!(glob_match(b"[a-c]*", b"bash"));
+        assert!(!glob_match(b"[!a-c]*", b"bash"));
+    }
+
+    #[test]
+    fn list_semantics_exceptions_and_output() {
+        let rs = ruleset(
+            r#"
+- list: ok_images
+  items: [nginx, "registry.k8s.io/pause"]
+- macro: creating
+  condition: ka.verb in (create, update)
+- rule: r
+  desc: d
+  condition: creating and not ka.req.pod.containers.image.repository in (ok_images) and ka.req.pod.containers.privileged intersects (true)
+  output: "priv by %ka.user.name images=%ka.req.pod.containers.image code=%ka.response.code."
+  priority: WARNING
+  source: k8s_audit
+  exceptions:
+    - name: trusted
+      fields: [ka.user.name, ka.target.namespace]
+      comps: [=, in]
+      values:
+        - [ops, [infra, tools]]
+"#,
+        );
+        let ev = |user: &str, ns: &str, images: &[(&str, bool)]| {
+            let containers: Vec<_> = images
+                .iter()
+                .map(|(i, p)| serde_json::json!({"name":"c","image":i,"securityContext":{"privileged":p}}))
+                .collect();
+            audit(serde_json::json!({"auditID":"1","verb":"create","stage":"ResponseComplete","user":{"username":user},
+                "objectRef":{"resource":"pods","namespace":ns},"requestObject":{"spec":{"containers":containers}}}))
+        };
+        let m = rs.eval_audit(&ev("eve", "default", &[("nginx:1", false), ("evil/x:2", true)]), 1);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].message, "priv by eve images=(nginx:1,evil/x:2) code=<NA>.");
+        assert!(rs.eval_audit(&ev("eve", "default", &[("nginx:1", true)]), 1).is_empty(), "all images allowed");
+        assert!(rs.eval_audit(&ev("eve", "default", &[("evil/x", false)]), 1).is_empty(), "not privileged");
+        assert!(rs.eval_audit(&ev("ops", "tools", &[("evil/x", true)]), 1).is_empty(), "exception");
+        assert_eq!(rs.eval_audit(&ev("ops", "prod", &[("evil/x", true)]), 1).len(), 1);
+    }
+
+    #[test]
+    fn compile_errors_name_rule_and_position() {
+        let mut d = Definitions::default();
+        d.add_file("t.yaml", "- macro: m\n  condition: ka.verb = get\n- rule: bad\n  desc: x\n  condition: m and ka.bogus = 1\n  output: o\n  priority: INFO\n  source: k8s_audit\n").unwrap();
+        let errs = RuleSet::compile(&d).unwrap_err();
+        let text = errs[0].to_string();
+        assert!(
+            text.contains("t.yaml:3")
+                && text.contains("rule 'bad'")
+                && text.contains("column 7")
+                && text.contains("ka.bogus"),
+            "{text}"
+        );
+        let mut d = Definitions::default();
+        d.add_file("t.yaml", "- macro: a\n  condition: b\n- macro: b\n  condition: a\n- rule: loop\n  desc: x\n  condition: a\n  output: o\n  priority: INFO\n  source: k8s_audit\n").unwrap();
+        assert!(RuleSet::compile(&d).unwrap_err()[0].to_string().contains("refers to itself"));
+    }
+
+    #[test]
+    fn numeric_and_string_ops() {
+        let rs = ruleset(
+            "- rule: r\n  desc: d\n  condition: ka.response.code >= 400 and ka.uri icontains SECRET and ka.uri.param[watch] = true and ka.user.name pmatch (/a/b)\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
+        );
+        let ev = audit(
+            serde_json::json!({"auditID":"1","requestURI":"/api/v1/secrets?watch=true","user":{"username":"/a/b/c"},"responseStatus":{"code":403}}),
+        );
+        assert_eq!(rs.eval_audit(&ev, 1).len(), 1);
+        let ev = audit(
+            serde_json::json!({"auditID":"1","requestURI":"/api/v1/secrets?watch=true","user":{"username":"/a/bc"},"responseStatus":{"code":403}}),
+        );
+        assert!(rs.eval_audit(&ev, 1).is_empty());
+    }
+}

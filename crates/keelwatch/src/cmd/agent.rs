@@ -1,0 +1,174 @@
+//! `keelwatch agent`: the node agent (metrics, container logs, process events, shipping).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use keelwatch_agent::k8s::NamespaceFilter;
+use keelwatch_agent::util::{parse_duration, parse_size};
+use keelwatch_agent::{AgentConfig, Output, ProcessSource};
+
+/// Agent commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the agent: collect metrics, logs and process events and ship them.
+    ///
+    /// Example: keelwatch agent run --mode host --once --output stdout
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Any Linux machine: node metrics, every cgroup under --cgroup-root, logs from
+    /// --log-dir, processes.
+    Host,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProcessArg {
+    /// No process events.
+    Off,
+    /// Kernel proc connector, falling back to /proc polling.
+    Auto,
+    /// Kernel proc connector only (root / CAP_NET_ADMIN).
+    Netlink,
+    /// Poll /proc (misses processes shorter than the poll period).
+    Poll,
+}
+
+/// Options of `keelwatch agent run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Agent mode.
+    #[arg(long, value_enum, default_value = "host")]
+    mode: ModeArg,
+    /// cgroup root (v2 mount, or directory of v1 controller mounts).
+    #[arg(long, default_value = "/sys/fs/cgroup")]
+    cgroup_root: PathBuf,
+    /// Do not collect container (cgroup) metrics.
+    #[arg(long)]
+    no_cgroups: bool,
+    /// Do not collect node or container metrics at all.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Pods log directory (kubelet layout <ns>_<pod>_<uid>/<container>/<n>.log); logs are
+    /// not collected without it.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Metrics interval (1s minimum), e.g. 60s, 10s.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    interval: Duration,
+    /// How often log files are checked for new lines.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    log_poll: Duration,
+    /// Collect one round and exit (CPU rates are measured over --once-window).
+    #[arg(long)]
+    once: bool,
+    /// With --once: the window over which CPU rates are measured.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    once_window: Duration,
+    /// stdout, file:PATH or the workspace URL (http(s)://host:port).
+    #[arg(long, default_value = "stdout")]
+    output: Output,
+    /// Bearer token file for HTTP output (re-read on every request).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// PEM CA certificates to trust for HTTPS output.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// State directory (checkpoint, agent id, default buffer).
+    #[arg(long, default_value = "/var/lib/keelwatch/agent")]
+    state_dir: PathBuf,
+    /// On-disk buffer directory for HTTP output (default <state-dir>/buffer).
+    #[arg(long)]
+    buffer_dir: Option<PathBuf>,
+    /// Buffer bound; beyond it the oldest batches are dropped and counted (e.g. 256MiB).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    buffer_max_bytes: u64,
+    /// Node name (default: host name).
+    #[arg(long, env = "KEELWATCH_NODE_NAME")]
+    node_name: Option<String>,
+    /// Cluster id (first segment of InstanceName).
+    #[arg(long, default_value = "local")]
+    cluster_id: String,
+    /// Only collect these namespaces (repeatable; `prefix*` allowed).
+    #[arg(long = "include-namespace", value_delimiter = ',')]
+    include_namespace: Vec<String>,
+    /// Never collect these namespaces (repeatable; `prefix*` allowed).
+    #[arg(long = "exclude-namespace", value_delimiter = ',')]
+    exclude_namespace: Vec<String>,
+    /// Log lines per second per container (0 = unlimited); excess lines are counted and dropped.
+    #[arg(long, default_value_t = 0)]
+    log_rate_limit: u32,
+    /// Process exec events source.
+    #[arg(long, value_enum, default_value = "off")]
+    process_events: ProcessArg,
+    /// Poll period for --process-events poll.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    process_poll: Duration,
+    /// Where process events go (stdout or file:PATH; default: the main output unless HTTP).
+    #[arg(long)]
+    process_output: Option<Output>,
+    /// Serve Prometheus self-metrics on this address (e.g. 127.0.0.1:9102).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Longest backoff between HTTP delivery attempts.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    max_backoff: Duration,
+    /// With --once and HTTP output: how long to wait for the buffer to drain.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+/// Runs an agent command.
+pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Run(a) => run_agent(a),
+    }
+}
+
+fn run_agent(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let ModeArg::Host = a.mode;
+    let mut cfg = AgentConfig::host(a.output);
+    cfg.cgroup_root = (!a.no_cgroups).then_some(a.cgroup_root);
+    cfg.metrics = !a.no_metrics;
+    cfg.log_dir = a.log_dir;
+    cfg.interval = a.interval;
+    cfg.log_poll = a.log_poll;
+    cfg.once = a.once;
+    cfg.once_window = a.once_window;
+    cfg.token_file = a.token_file;
+    cfg.ca_file = a.ca_file;
+    cfg.state_dir = a.state_dir;
+    cfg.buffer_dir = a.buffer_dir;
+    cfg.buffer_max_bytes = a.buffer_max_bytes;
+    cfg.node_name = a.node_name;
+    cfg.cluster_id = a.cluster_id;
+    cfg.filter = NamespaceFilter { include: a.include_namespace, exclude: a.exclude_namespace };
+    cfg.log_rate_limit = a.log_rate_limit;
+    cfg.process_source = match a.process_events {
+        ProcessArg::Off => ProcessSource::Off,
+        ProcessArg::Auto => ProcessSource::Auto,
+        ProcessArg::Netlink => ProcessSource::Netlink,
+        ProcessArg::Poll => ProcessSource::Poll,
+    };
+    cfg.process_poll = a.process_poll;
+    cfg.process_output = a.process_output;
+    cfg.metrics_listen = a.metrics_listen;
+    cfg.max_backoff = a.max_backoff;
+    cfg.drain_timeout = a.drain_timeout;
+    if let Err(e) = cfg.validate() {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    keelwatch_agent::install_signal_handlers();
+    let summary = keelwatch_agent::run(&cfg, Arc::new(AtomicBool::new(false)))?;
+    if summary.buffered_rows > 0 {
+        eprintln!("warning: {} row(s) are still in the buffer; the next run delivers them", summary.buffered_rows);
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

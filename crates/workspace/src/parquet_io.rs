@@ -1,0 +1,146 @@
+//! Writing and reading partition files.
+//!
+//! A file holds rows of one table and one UTC hour, sorted by TimeGenerated, zstd-compressed,
+//! with the Arrow schema embedded (so field metadata such as `kql.type` survives) and the
+//! key-value metadata `keelwatch.table`, `keelwatch.first_lsn`, `keelwatch.last_lsn`.
+//! Files are written as `.<name>.tmp`, fsynced, renamed into place, and the directory fsynced.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+use crate::manifest::FileEntry;
+
+const NS_PER_HOUR: i64 = 3_600_000_000_000;
+
+/// Hour bucket (hours since the epoch) of a nanosecond timestamp.
+pub(crate) fn hour_of(ns: i64) -> i64 {
+    ns.div_euclid(NS_PER_HOUR)
+}
+
+/// Relative directory of a table's partition, `<Table>/date=YYYY-MM-DD/hour=HH`.
+pub(crate) fn partition_dir(table: &str, hour: i64) -> String {
+    let secs = hour * 3600;
+    let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    format!("{table}/date={}/hour={}", dt.format("%Y-%m-%d"), dt.format("%H"))
+}
+
+/// Concatenates batches and sorts them by the TimeGenerated column (index 0 when absent).
+pub(crate) fn sort_by_time(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let all = concat_batches(schema, batches)?;
+    let idx = schema.index_of("TimeGenerated").unwrap_or(0);
+    let order = sort_to_indices(all.column(idx), Some(SortOptions { descending: false, nulls_first: true }), None)?;
+    Ok(take_record_batch(&all, &order)?)
+}
+
+/// Splits a time-sorted batch into `(hour, slice)` runs.
+pub(crate) fn split_by_hour(batch: &RecordBatch) -> Vec<(i64, RecordBatch)> {
+    let idx = batch.schema().index_of("TimeGenerated").unwrap_or(0);
+    let Some(times) = batch.column(idx).as_primitive_opt::<TimestampNanosecondType>() else {
+        return vec![(0, batch.clone())];
+    };
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    while start < batch.num_rows() {
+        let h = if times.is_null(start) { 0 } else { hour_of(times.value(start)) };
+        let mut end = start + 1;
+        while end < batch.num_rows() && !times.is_null(end) && hour_of(times.value(end)) == h {
+            end += 1;
+        }
+        out.push((h, batch.slice(start, end - start)));
+        start = end;
+    }
+    out
+}
+
+fn time_range(batch: &RecordBatch) -> (i64, i64) {
+    let idx = batch.schema().index_of("TimeGenerated").unwrap_or(0);
+    match batch.column(idx).as_primitive_opt::<TimestampNanosecondType>() {
+        Some(t) => {
+            let vals = t.iter().flatten();
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for v in vals {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            if lo > hi { (0, 0) } else { (lo, hi) }
+        }
+        None => (0, 0),
+    }
+}
+
+/// Writes one partition file durably; returns its manifest entry (path relative to `root`).
+pub(crate) fn write_partition(
+    root: &Path,
+    table: &str,
+    hour: i64,
+    batch: &RecordBatch,
+    lsn_range: (u64, u64),
+    zstd_level: i32,
+) -> Result<FileEntry> {
+    let rel_dir = partition_dir(table, hour);
+    let dir = root.join(&rel_dir);
+    std::fs::create_dir_all(&dir).map_err(Error::io("create partition directory", &dir))?;
+    let name = format!("{}.parquet", ulid::Ulid::new());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(&name);
+    let perr = |p: &PathBuf| {
+        let p = p.clone();
+        move |source| Error::Parquet { path: p, source }
+    };
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_created_by("keelwatch-workspace".to_string())
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("keelwatch.table".to_string(), table.to_string()),
+            KeyValue::new("keelwatch.first_lsn".to_string(), lsn_range.0.to_string()),
+            KeyValue::new("keelwatch.last_lsn".to_string(), lsn_range.1.to_string()),
+        ]))
+        .build();
+    let file = File::create(&tmp).map_err(Error::io("create partition file", &tmp))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(perr(&tmp))?;
+    w.write(batch).map_err(perr(&tmp))?;
+    let file = w.into_inner().map_err(perr(&tmp))?;
+    file.sync_all().map_err(Error::io("fsync partition file", &tmp))?;
+    let bytes = file.metadata().map_err(Error::io("stat partition file", &tmp))?.len();
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename partition file", &path))?;
+    File::open(&dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", &dir))?;
+    let (min_time, max_time) = time_range(batch);
+    Ok(FileEntry {
+        path: format!("{rel_dir}/{name}"),
+        rows: batch.num_rows() as u64,
+        bytes,
+        hour,
+        min_time,
+        max_time,
+        first_lsn: lsn_range.0,
+        last_lsn: lsn_range.1,
+    })
+}
+
+/// Reads a whole partition file.
+pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let perr = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let f = File::open(path).map_err(Error::io("open partition file", path))?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?.with_batch_size(64 * 1024).build().map_err(perr)?;
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b?;
+        // Re-attach the canonical schema (identical fields; keeps metadata exact).
+        out.push(RecordBatch::try_new(Arc::clone(schema), b.columns().to_vec())?);
+    }
+    Ok(out)
+}

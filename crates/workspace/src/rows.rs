@@ -1,0 +1,455 @@
+//! JSON rows → Arrow record batches, with the schema check.
+//!
+//! Input rows are JSON objects keyed by column names (exact case). Accepted values per type:
+//! - string: any JSON string; numbers and booleans are written as their JSON text; objects and
+//!   arrays as compact JSON text (so `PodLabel` may be sent as a real array).
+//! - long / int: JSON integers (or floats with no fraction, or strings holding an integer);
+//!   int must fit in 32 bits.
+//! - real: any JSON number, or a string holding one.
+//! - bool: `true`/`false`, the strings "true"/"false" (any case), or 0/1.
+//! - datetime: an RFC 3339 string (`2026-11-27T09:00:00.123Z`, offsets allowed, stored as UTC).
+//! - dynamic: any JSON value, stored as compact JSON text (a string value keeps its quotes).
+//! - timespan: a string `[-][d.]hh:mm:ss[.fffffffff]`.
+//! - guid: a string `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex).
+//!
+//! `null` or a missing key gives a null cell, except `TimeGenerated`, which defaults to the
+//! ingestion time (as in Log Analytics). Unknown keys are an error unless the caller asks to
+//! ignore them. Any error rejects the whole request and names the row (1-based; the line number
+//! for NDJSON) and the column.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, DurationNanosecondBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampNanosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use keelwatch_tables::{ColumnType, TableSchema};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result, RowError};
+
+/// What to do with keys that are not columns of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownColumns {
+    /// Reject the request (default).
+    #[default]
+    Reject,
+    /// Drop the key silently.
+    Ignore,
+}
+
+/// A parsed request body: objects with their 1-based row numbers.
+#[derive(Debug, Default)]
+pub struct ParsedRows {
+    /// `(row number, object)`; row number is the NDJSON line or the array position.
+    pub rows: Vec<(usize, Map<String, Value>)>,
+}
+
+impl ParsedRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Parses a body that is either a JSON array of objects or NDJSON (one object per line; blank
+/// lines skipped). A single JSON object is accepted as one row.
+pub fn parse_body(body: &[u8]) -> Result<ParsedRows> {
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else {
+        return Ok(ParsedRows::default());
+    };
+    if body[first] == b'[' {
+        let values: Vec<Value> = serde_json::from_slice(body).map_err(json_err(0))?;
+        let mut rows = Vec::with_capacity(values.len());
+        for (i, v) in values.into_iter().enumerate() {
+            match v {
+                Value::Object(m) => rows.push((i + 1, m)),
+                other => {
+                    return Err(Error::Json {
+                        line: 1,
+                        column: 1,
+                        message: format!(
+                            "array element {} is {}, expected an object keyed by column names",
+                            i + 1,
+                            kind(&other)
+                        ),
+                    });
+                }
+            }
+        }
+        return Ok(ParsedRows { rows });
+    }
+    let mut rows = Vec::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(line).map_err(json_err(i))?;
+        match v {
+            Value::Object(m) => rows.push((line_no, m)),
+            other => {
+                return Err(Error::Json {
+                    line: line_no,
+                    column: 1,
+                    message: format!("line is {}, expected a JSON object", kind(&other)),
+                });
+            }
+        }
+    }
+    Ok(ParsedRows { rows })
+}
+
+fn json_err(line_offset: usize) -> impl Fn(serde_json::Error) -> Error {
+    move |e| Error::Json { line: e.line() + line_offset, column: e.column(), message: e.to_string() }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn show(v: &Value) -> String {
+    let mut s = v.to_string();
+    if s.len() > 60 {
+        let mut cut = 57;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+enum Builder {
+    Str(StringBuilder),
+    Dyn(StringBuilder),
+    Guid(StringBuilder),
+    I64(Int64Builder),
+    I32(Int32Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Ts(TimestampNanosecondBuilder),
+    Dur(DurationNanosecondBuilder),
+}
+
+impl Builder {
+    fn new(ty: ColumnType, cap: usize) -> Builder {
+        match ty {
+            ColumnType::String => Builder::Str(StringBuilder::with_capacity(cap, cap * 16)),
+            ColumnType::Dynamic => Builder::Dyn(StringBuilder::with_capacity(cap, cap * 32)),
+            ColumnType::Guid => Builder::Guid(StringBuilder::with_capacity(cap, cap * 36)),
+            ColumnType::Long => Builder::I64(Int64Builder::with_capacity(cap)),
+            ColumnType::Int => Builder::I32(Int32Builder::with_capacity(cap)),
+            ColumnType::Real => Builder::F64(Float64Builder::with_capacity(cap)),
+            ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(cap)),
+            ColumnType::DateTime => Builder::Ts(TimestampNanosecondBuilder::with_capacity(cap).with_timezone("UTC")),
+            ColumnType::TimeSpan => Builder::Dur(DurationNanosecondBuilder::with_capacity(cap)),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Str(b) | Builder::Dyn(b) | Builder::Guid(b) => b.append_null(),
+            Builder::I64(b) => b.append_null(),
+            Builder::I32(b) => b.append_null(),
+            Builder::F64(b) => b.append_null(),
+            Builder::Bool(b) => b.append_null(),
+            Builder::Ts(b) => b.append_null(),
+            Builder::Dur(b) => b.append_null(),
+        }
+    }
+
+    /// Appends a non-null value; on a type mismatch returns the message.
+    fn append(&mut self, v: &Value, scratch: &mut String) -> std::result::Result<(), String> {
+        match self {
+            Builder::Str(b) => match v {
+                Value::String(s) => b.append_value(s),
+                other => {
+                    scratch.clear();
+                    write_json(scratch, other);
+                    b.append_value(scratch.as_str());
+                }
+            },
+            Builder::Dyn(b) => {
+                scratch.clear();
+                write_json(scratch, v);
+                b.append_value(scratch.as_str());
+            }
+            Builder::Guid(b) => match v {
+                Value::String(s) if is_guid(s) => b.append_value(s),
+                other => return Err(expected("guid", other)),
+            },
+            Builder::I64(b) => b.append_value(as_i64(v).ok_or_else(|| expected("long", v))?),
+            Builder::I32(b) => {
+                let n = as_i64(v).ok_or_else(|| expected("int", v))?;
+                let n =
+                    i32::try_from(n).map_err(|_| format!("expected int, got {n}, which does not fit in 32 bits"))?;
+                b.append_value(n)
+            }
+            Builder::F64(b) => b.append_value(as_f64(v).ok_or_else(|| expected("real", v))?),
+            Builder::Bool(b) => b.append_value(as_bool(v).ok_or_else(|| expected("bool", v))?),
+            Builder::Ts(b) => match v {
+                Value::String(s) => b.append_value(parse_datetime(s).ok_or_else(|| {
+                    format!("expected datetime (RFC 3339, e.g. 2026-11-27T09:00:00Z), got {}", show(v))
+                })?),
+                other => return Err(expected("datetime (an RFC 3339 string)", other)),
+            },
+            Builder::Dur(b) => match v {
+                Value::String(s) => b.append_value(
+                    parse_timespan(s)
+                        .ok_or_else(|| format!("expected timespan ([d.]hh:mm:ss[.fffffff]), got {}", show(v)))?,
+                ),
+                other => return Err(expected("timespan (a string [d.]hh:mm:ss)", other)),
+            },
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Builder::Str(mut b) | Builder::Dyn(mut b) | Builder::Guid(mut b) => Arc::new(b.finish()),
+            Builder::I64(mut b) => Arc::new(b.finish()),
+            Builder::I32(mut b) => Arc::new(b.finish()),
+            Builder::F64(mut b) => Arc::new(b.finish()),
+            Builder::Bool(mut b) => Arc::new(b.finish()),
+            Builder::Ts(mut b) => Arc::new(b.finish()),
+            Builder::Dur(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    // serde_json writing into a String cannot fail for a Value.
+    let s = serde_json::to_string(v).unwrap_or_default();
+    out.push_str(&s);
+}
+
+fn expected(ty: &str, v: &Value) -> String {
+    format!("expected {ty}, got {} {}", kind(v), show(v))
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64))
+        }
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        Value::Number(n) if n.as_i64() == Some(0) => Some(false),
+        Value::Number(n) if n.as_i64() == Some(1) => Some(true),
+        _ => None,
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch (UTC).
+pub fn parse_datetime(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s.trim()).ok().and_then(|d| d.timestamp_nanos_opt())
+}
+
+/// Parses a KQL timespan string `[-][d.]hh:mm:ss[.fffffffff]` into nanoseconds.
+pub fn parse_timespan(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let mut parts = s.split(':');
+    let (h_part, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (days, hours) = match h_part.split_once('.') {
+        Some((d, h)) => (d.parse::<i64>().ok()?, h.parse::<i64>().ok()?),
+        None => (0, h_part.parse::<i64>().ok()?),
+    };
+    let minutes: i64 = m.parse().ok()?;
+    let (whole, frac) = match sec.split_once('.') {
+        Some((w, f)) => (w.parse::<i64>().ok()?, f),
+        None => (sec.parse::<i64>().ok()?, ""),
+    };
+    if hours > 23 || minutes > 59 || whole > 59 || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac_ns = if frac.is_empty() { 0 } else { frac.parse::<i64>().ok()? * 10i64.pow(9 - frac.len() as u32) };
+    let total = ((days * 24 + hours) * 60 + minutes)
+        .checked_mul(60)?
+        .checked_add(whole)?
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac_ns)?;
+    Some(if neg { -total } else { total })
+}
+
+/// Converts parsed rows into one record batch with the table's Arrow schema.
+/// `now_ns` fills a missing or null `TimeGenerated`.
+pub fn rows_to_batch(
+    table: &TableSchema,
+    rows: &ParsedRows,
+    unknown: UnknownColumns,
+    now_ns: i64,
+) -> Result<RecordBatch> {
+    let schema = crate::schema::arrow_schema(table.name)
+        .ok_or_else(|| Error::UnknownTable { name: table.name.to_string(), hint: String::new() })?;
+    let index: HashMap<&str, usize> = table.columns.iter().enumerate().map(|(i, c)| (c.name, i)).collect();
+    let tg = table.column_index("TimeGenerated");
+    let n = rows.len();
+    let mut builders: Vec<Builder> = table.columns.iter().map(|c| Builder::new(c.ty, n)).collect();
+    let mut slots: Vec<Option<&Value>> = vec![None; table.columns.len()];
+    let mut scratch = String::new();
+    let row_err = |row: usize, column: &str, message: String| Error::Row {
+        table: table.name.to_string(),
+        source: RowError { row, column: column.to_string(), message },
+    };
+    for (row_no, obj) in &rows.rows {
+        slots.iter_mut().for_each(|s| *s = None);
+        for (k, v) in obj {
+            match index.get(k.as_str()) {
+                Some(&i) => slots[i] = Some(v),
+                None if unknown == UnknownColumns::Ignore => {}
+                None => {
+                    let hint = match table.column_ignore_case(k) {
+                        Some(c) => format!("; did you mean '{}'? (column names are case-sensitive)", c.name),
+                        None => {
+                            let s = keelwatch_tables::suggest(k, table.columns.iter().map(|c| c.name));
+                            match s.first() {
+                                Some(c) => format!("; did you mean '{c}'?"),
+                                None => String::new(),
+                            }
+                        }
+                    };
+                    return Err(row_err(*row_no, k, format!("no such column in {}{hint}", table.name)));
+                }
+            }
+        }
+        for (i, b) in builders.iter_mut().enumerate() {
+            match slots[i] {
+                None | Some(Value::Null) => {
+                    if Some(i) == tg
+                        && let Builder::Ts(t) = b
+                    {
+                        t.append_value(now_ns);
+                        continue;
+                    }
+                    b.append_null()
+                }
+                Some(v) => b.append(v, &mut scratch).map_err(|m| row_err(*row_no, table.columns[i].name, m))?,
+            }
+        }
+    }
+    let arrays: Vec<ArrayRef> = builders.into_iter().map(Builder::finish).collect();
+    Ok(RecordBatch::try_new(schema, arrays)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int32Type, TimestampNanosecondType};
+
+    fn t(name: &str) -> &'static TableSchema {
+        keelwatch_tables::table(name).unwrap()
+    }
+
+    #[test]
+    fn parses_array_and_ndjson() {
+        let a = parse_body(br#"[{"a":1},{"b":2}]"#).unwrap();
+        assert_eq!(a.rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
+        let n = parse_body(b"{\"a\":1}\n\n{\"b\":2}\n").unwrap();
+        assert_eq!(n.rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3]);
+        let e = parse_body(b"{\"a\":1}\n{\"b\":\n").unwrap_err();
+        assert!(matches!(e, Error::Json { line: 2, .. }), "{e}");
+        let e = parse_body(b"[1]").unwrap_err();
+        assert!(e.to_string().contains("array element 1 is a number"), "{e}");
+        assert!(parse_body(b"  \n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn converts_all_types() {
+        let rows = parse_body(
+            br#"{"TimeGenerated":"2026-11-27T09:00:00.5+01:00","ContainerRestartCount":"3","PodLabel":[{"app":"web"}],"PodRestartCount":2.0}"#,
+        )
+        .unwrap();
+        let b = rows_to_batch(t("KubePodInventory"), &rows, UnknownColumns::Reject, 0).unwrap();
+        let tg = b.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(tg.value(0), 1_795_766_400_500_000_000);
+        let rc = b.column_by_name("ContainerRestartCount").unwrap().as_primitive::<Int32Type>();
+        assert_eq!(rc.value(0), 3);
+        let pl = b.column_by_name("PodLabel").unwrap().as_string::<i32>();
+        assert_eq!(pl.value(0), r#"[{"app":"web"}]"#);
+        assert!(b.column_by_name("PodIp").unwrap().is_null(0));
+
+        let rows = parse_body(br#"{"LogMessage":"plain text","KubernetesMetadata":{"podUid":"u"}}"#).unwrap();
+        let b = rows_to_batch(t("ContainerLogV2"), &rows, UnknownColumns::Reject, 42).unwrap();
+        assert_eq!(b.column(0).as_primitive::<TimestampNanosecondType>().value(0), 42);
+        let lm = b.column_by_name("LogMessage").unwrap().as_string::<i32>();
+        assert_eq!(lm.value(0), "\"plain text\"");
+    }
+
+    #[test]
+    fn schema_errors_name_row_and_column() {
+        let rows = parse_body(b"{\"CounterValue\":1}\n{\"CounterValue\":\"abc\"}\n").unwrap();
+        let e = rows_to_batch(t("Perf"), &rows, UnknownColumns::Reject, 0).unwrap_err();
+        assert_eq!(e.to_string(), "Perf: row 2: column 'CounterValue': expected real, got a string \"abc\"");
+        let rows = parse_body(br#"[{"countername":"x"}]"#).unwrap();
+        let e = rows_to_batch(t("Perf"), &rows, UnknownColumns::Reject, 0).unwrap_err();
+        assert!(e.to_string().contains("did you mean 'CounterName'? (column names are case-sensitive)"), "{e}");
+        let b = rows_to_batch(t("Perf"), &rows, UnknownColumns::Ignore, 0).unwrap();
+        assert_eq!(b.num_rows(), 1);
+        let rows = parse_body(br#"[{"TimeGenerated":"yesterday"}]"#).unwrap();
+        let e = rows_to_batch(t("Perf"), &rows, UnknownColumns::Reject, 0).unwrap_err();
+        assert!(e.to_string().contains("row 1: column 'TimeGenerated': expected datetime"), "{e}");
+        let rows = parse_body(br#"[{"ContainerRestartCount":5000000000}]"#).unwrap();
+        let e = rows_to_batch(t("KubePodInventory"), &rows, UnknownColumns::Reject, 0).unwrap_err();
+        assert!(e.to_string().contains("does not fit in 32 bits"), "{e}");
+    }
+
+    #[test]
+    fn timespans_and_guids() {
+        assert_eq!(parse_timespan("00:05:00"), Some(300_000_000_000));
+        assert_eq!(parse_timespan("1.02:03:04.5"), Some(((26 * 60 + 3) * 60 + 4) * 1_000_000_000 + 500_000_000));
+        assert_eq!(parse_timespan("-00:00:01"), Some(-1_000_000_000));
+        assert_eq!(parse_timespan("25:00:00"), None);
+        assert_eq!(parse_timespan("5m"), None);
+        assert!(is_guid("0f8fad5b-d9cb-469f-a165-70867728950e"));
+        assert!(!is_guid("0f8fad5b-d9cb-469f-a165-70867728950"));
+    }
+}
