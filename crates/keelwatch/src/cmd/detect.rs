@@ -323,15 +323,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let detector = Detector::new(rules, args.alerts.cluster.clone());
     let agg = Aggregator::new(chrono::Duration::seconds(args.alerts.window.max(0)), true);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    rt.block_on(serve(
-        config,
-        detector,
-        agg,
-        |addr| eprintln!("detect serve: listening on https://{addr}/audit"),
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
-    ))?;
+    rt.block_on(async move {
+        // Register the SIGINT handler before announcing the address, so an interrupt sent as
+        // soon as "listening" appears stops the server cleanly instead of killing it.
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("installing the SIGINT handler")?;
+        serve(config, detector, agg, |addr| eprintln!("detect serve: listening on https://{addr}/audit"), async move {
+            interrupt.recv().await;
+        })
+        .await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
