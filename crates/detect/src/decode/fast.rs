@@ -187,7 +187,10 @@ pub(super) fn decode_line(line: &[u8], events: &mut Vec<Event>, stats: &mut Deco
     if line.first() != Some(&b'{') {
         return false;
     }
-    let Ok(mut doc) = serde_json::from_slice::<Doc>(line) else {
+    // One UTF-8 check of the whole line is cheaper than serde_json's check of every string;
+    // invalid UTF-8 goes to the general path (which reports it).
+    let Ok(text) = std::str::from_utf8(line) else { return false };
+    let Ok(mut doc) = serde_json::from_str::<Doc>(text) else {
         return false;
     };
     let start = events.len();
