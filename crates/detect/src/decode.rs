@@ -17,6 +17,8 @@ use serde_json::Value;
 use crate::audit::AuditEvent;
 use crate::process::ProcessEvent;
 
+mod fast;
+
 /// Largest accepted JSON value (one line or one pretty-printed document), in bytes.
 pub const MAX_DOCUMENT: usize = 32 * 1024 * 1024;
 
@@ -155,6 +157,148 @@ fn decode_inner(
     }
 }
 
+/// Incremental decoder of JSON lines (and pretty-printed documents starting with `{`/`[` at
+/// column 0) for one source: feed it lines with [`LineDecoder::push_line`], then call
+/// [`LineDecoder::finish`] at the end of the input. [`read_stream`] drives it over a reader;
+/// [`crate::tail`] drives it over a followed file.
+#[derive(Debug)]
+pub struct LineDecoder {
+    source_name: String,
+    line_no: usize,
+    /// A pending multi-line document: (start line, text).
+    doc: Option<(usize, Vec<u8>)>,
+    stats: DecodeStats,
+    events: Vec<Event>,
+    problems: Vec<String>,
+}
+
+impl LineDecoder {
+    /// A decoder whose problems are reported as coming from `source_name`.
+    pub fn new(source_name: &str) -> LineDecoder {
+        LineDecoder {
+            source_name: source_name.to_string(),
+            line_no: 0,
+            doc: None,
+            stats: DecodeStats::default(),
+            events: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DecodeStats {
+        self.stats
+    }
+
+    /// Number of lines fed so far.
+    pub fn lines(&self) -> usize {
+        self.line_no
+    }
+
+    fn report(&mut self, line: usize, message: String, counted: bool, on_malformed: &mut impl FnMut(Malformed)) {
+        if !counted {
+            self.stats.malformed += 1;
+        }
+        on_malformed(Malformed { source_name: self.source_name.clone(), line, message });
+    }
+
+    /// Counts a line that was longer than [`MAX_DOCUMENT`] (and was discarded by the caller).
+    pub fn overlong_line(&mut self, on_malformed: &mut impl FnMut(Malformed)) {
+        self.line_no += 1;
+        let line = self.line_no;
+        self.report(line, format!("line longer than {MAX_DOCUMENT} bytes"), false, on_malformed);
+    }
+
+    /// Feeds one line (with or without its trailing `\n`, at most [`MAX_DOCUMENT`] bytes).
+    pub fn push_line(
+        &mut self,
+        buf: &[u8],
+        on_event: &mut impl FnMut(Event),
+        on_malformed: &mut impl FnMut(Malformed),
+    ) {
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let trimmed = trim(buf);
+        if let Some((start, text)) = self.doc.as_mut() {
+            let start = *start;
+            let starts_new = buf.first().is_some_and(|c| *c == b'{' || *c == b'[');
+            if starts_new {
+                self.doc = None;
+                self.report(start, "unterminated multi-line JSON document".into(), false, on_malformed);
+            } else {
+                text.extend_from_slice(buf);
+                if !buf.ends_with(b"\n") {
+                    text.push(b'\n');
+                }
+                if text.len() > MAX_DOCUMENT {
+                    self.doc = None;
+                    self.report(start, format!("document larger than {MAX_DOCUMENT} bytes"), false, on_malformed);
+                    return;
+                }
+                if buf.first().is_some_and(|c| *c == b'}' || *c == b']') {
+                    let text = self.doc.take().map(|(_, t)| t).unwrap_or_default();
+                    match serde_json::from_slice::<Value>(&text) {
+                        Ok(v) => self.emit_value(v, start, on_event, on_malformed),
+                        Err(e) => self.report(start, format!("invalid JSON: {e}"), false, on_malformed),
+                    }
+                }
+                return;
+            }
+        }
+        if trimmed.is_empty() {
+            return;
+        }
+        if fast::decode_line(trimmed, &mut self.events, &mut self.stats) {
+            for e in self.events.drain(..) {
+                on_event(e);
+            }
+            return;
+        }
+        match serde_json::from_slice::<Value>(trimmed) {
+            Ok(v) => self.emit_value(v, line_no, on_event, on_malformed),
+            Err(e) if e.is_eof() && (trimmed[0] == b'{' || trimmed[0] == b'[') && buf[0] == trimmed[0] => {
+                let mut text = buf.to_vec();
+                if !text.ends_with(b"\n") {
+                    text.push(b'\n');
+                }
+                self.doc = Some((line_no, text));
+            }
+            Err(e) => {
+                let msg = if std::str::from_utf8(trimmed).is_err() {
+                    "line is not valid UTF-8".to_string()
+                } else {
+                    format!("invalid JSON: {e}")
+                };
+                self.report(line_no, msg, false, on_malformed);
+            }
+        }
+    }
+
+    fn emit_value(
+        &mut self,
+        value: Value,
+        line: usize,
+        on_event: &mut impl FnMut(Event),
+        on_malformed: &mut impl FnMut(Malformed),
+    ) {
+        decode_value(value, &mut self.events, &mut self.problems, &mut self.stats);
+        for e in self.events.drain(..) {
+            on_event(e);
+        }
+        let problems = std::mem::take(&mut self.problems);
+        for p in problems {
+            self.report(line, p, true, on_malformed);
+        }
+    }
+
+    /// Ends the input: reports a multi-line document that never closed.
+    pub fn finish(&mut self, on_malformed: &mut impl FnMut(Malformed)) {
+        if let Some((start, _)) = self.doc.take() {
+            self.report(start, "unterminated multi-line JSON document at end of input".into(), false, on_malformed);
+        }
+    }
+}
+
 /// Reads a stream of JSON values and calls `on_event` for each decoded event and
 /// `on_malformed` for each problem. Returns the counters; an `Err` only for I/O errors
 /// (reading stops there).
@@ -164,26 +308,14 @@ pub fn read_stream<R: BufRead>(
     mut on_event: impl FnMut(Event),
     mut on_malformed: impl FnMut(Malformed),
 ) -> io::Result<DecodeStats> {
-    let mut stats = DecodeStats::default();
-    let mut line_no = 0usize;
+    let mut decoder = LineDecoder::new(source_name);
     let mut buf = Vec::new();
-    // A pending multi-line document: (start line, text).
-    let mut doc: Option<(usize, Vec<u8>)> = None;
-    let mut events = Vec::new();
-    let mut problems = Vec::new();
-    let mut report = |line: usize, message: String, stats: &mut DecodeStats, counted: bool| {
-        if !counted {
-            stats.malformed += 1;
-        }
-        on_malformed(Malformed { source_name: source_name.to_string(), line, message });
-    };
     loop {
         buf.clear();
         let n = (&mut reader).take(MAX_DOCUMENT as u64 + 1).read_until(b'\n', &mut buf)?;
         if n == 0 {
             break;
         }
-        line_no += 1;
         if buf.len() > MAX_DOCUMENT && buf.last() != Some(&b'\n') {
             // Discard the rest of the over-long line.
             loop {
@@ -193,74 +325,13 @@ pub fn read_stream<R: BufRead>(
                     break;
                 }
             }
-            report(line_no, format!("line longer than {MAX_DOCUMENT} bytes"), &mut stats, false);
+            decoder.overlong_line(&mut on_malformed);
             continue;
         }
-        let trimmed = trim(&buf);
-        if let Some((start, text)) = doc.as_mut() {
-            let starts_new = buf.first().is_some_and(|c| *c == b'{' || *c == b'[');
-            if starts_new {
-                report(*start, "unterminated multi-line JSON document".into(), &mut stats, false);
-                doc = None;
-            } else {
-                text.extend_from_slice(&buf);
-                if text.len() > MAX_DOCUMENT {
-                    report(*start, format!("document larger than {MAX_DOCUMENT} bytes"), &mut stats, false);
-                    doc = None;
-                    continue;
-                }
-                if buf.first().is_some_and(|c| *c == b'}' || *c == b']') {
-                    let start = *start;
-                    let text = std::mem::take(text);
-                    doc = None;
-                    match serde_json::from_slice::<Value>(&text) {
-                        Ok(v) => emit(v, start, &mut events, &mut problems, &mut stats, &mut on_event, &mut report),
-                        Err(e) => report(start, format!("invalid JSON: {e}"), &mut stats, false),
-                    }
-                }
-                continue;
-            }
-        }
-        if trimmed.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Value>(trimmed) {
-            Ok(v) => emit(v, line_no, &mut events, &mut problems, &mut stats, &mut on_event, &mut report),
-            Err(e) if e.is_eof() && (trimmed[0] == b'{' || trimmed[0] == b'[') && buf[0] == trimmed[0] => {
-                doc = Some((line_no, buf.clone()));
-            }
-            Err(e) => {
-                let msg = if std::str::from_utf8(trimmed).is_err() {
-                    "line is not valid UTF-8".to_string()
-                } else {
-                    format!("invalid JSON: {e}")
-                };
-                report(line_no, msg, &mut stats, false);
-            }
-        }
+        decoder.push_line(&buf, &mut on_event, &mut on_malformed);
     }
-    if let Some((start, _)) = doc {
-        report(start, "unterminated multi-line JSON document at end of input".into(), &mut stats, false);
-    }
-    Ok(stats)
-}
-
-fn emit(
-    value: Value,
-    line: usize,
-    events: &mut Vec<Event>,
-    problems: &mut Vec<String>,
-    stats: &mut DecodeStats,
-    on_event: &mut impl FnMut(Event),
-    report: &mut impl FnMut(usize, String, &mut DecodeStats, bool),
-) {
-    decode_value(value, events, problems, stats);
-    for e in events.drain(..) {
-        on_event(e);
-    }
-    for p in problems.drain(..) {
-        report(line, p, stats, true);
-    }
+    decoder.finish(&mut on_malformed);
+    Ok(decoder.stats())
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {

@@ -24,6 +24,7 @@ pub struct Detector {
     cluster: String,
     seen: HashSet<(usize, String)>,
     order: VecDeque<(usize, String)>,
+    uses_rawtime: bool,
     /// Events evaluated so far.
     pub events: u64,
 }
@@ -33,8 +34,10 @@ impl Detector {
     /// an event's `cluster_name` annotation wins).
     /// Takes a `RuleSet` or an `Arc<RuleSet>` (shared between detectors).
     pub fn new(rules: impl Into<Arc<RuleSet>>, cluster: impl Into<String>) -> Detector {
+        let rules: Arc<RuleSet> = rules.into();
         Detector {
-            rules: rules.into(),
+            uses_rawtime: rules.uses_rawtime(),
+            rules,
             cluster: cluster.into(),
             seen: HashSet::new(),
             order: VecDeque::new(),
@@ -53,8 +56,12 @@ impl Detector {
         let now = Utc::now();
         match event {
             Event::Audit(ev) => {
-                let rawtime =
-                    ev.time().and_then(|t| t.timestamp_nanos_opt()).or_else(|| now.timestamp_nanos_opt()).unwrap_or(1);
+                // Parsing the event time costs more than most rules: only when a rule reads it.
+                let rawtime = if self.uses_rawtime {
+                    ev.time().and_then(|t| t.timestamp_nanos_opt()).or_else(|| now.timestamp_nanos_opt()).unwrap_or(1)
+                } else {
+                    0
+                };
                 let matches = self.rules.eval_audit(ev, rawtime);
                 let mut out = Vec::with_capacity(matches.len());
                 for m in matches {

@@ -7,7 +7,7 @@
 //! redacted by [`redact`] as it is built) → [`engine::Detector`] (a compiled
 //! [`rules::RuleSet`]: built-in `rules/catalog.yaml` + user files) → [`alert::SecurityAlert`]
 //! → [`alert::Aggregator`] (repeats within a window become one alert with a count) →
-//! [`output`] (JSON lines, table, webhook).
+//! [`output`] (JSON lines, table, webhook). [`tail`] follows growing, rotating files.
 //!
 //! Invariants: no Secret value survives decoding; malformed input is counted and reported
 //! with its origin and never stops a stream; evaluation is synchronous and deterministic.
@@ -28,6 +28,7 @@ pub mod redact;
 pub mod rules;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod tail;
 
 pub use alert::{Aggregator, SecurityAlert};
 pub use decode::{Event, Malformed};

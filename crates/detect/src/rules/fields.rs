@@ -228,6 +228,29 @@ impl Field {
         Ok(Field { display, source, kind, arg: arg.map(str::to_string), index, list })
     }
 
+    /// True for single-valued fields that are cheap to extract (no walk into request or
+    /// response bodies): the rule index ([`super::compile`]) may read them for every event to
+    /// skip rules that cannot match.
+    pub(crate) fn cheap_scalar(&self) -> bool {
+        if self.list {
+            return false;
+        }
+        match &self.kind {
+            Kind::Keys(keys) => !matches!(keys.first(), Some(&"requestObject") | Some(&"responseObject")),
+            Kind::Annotation(_) => true,
+            Kind::JevtValue => {
+                matches!(self.arg.as_deref(), Some("/stage") | Some("/verb") | Some("/auditID") | Some("/requestURI"))
+            }
+            Kind::PName | Kind::PExe | Kind::PExePath | Kind::PCwd | Kind::PPname | Kind::PUid => true,
+            _ => false,
+        }
+    }
+
+    /// True if extraction reads the event time passed to [`Field::extract_audit`].
+    pub(crate) fn uses_rawtime(&self) -> bool {
+        self.kind == Kind::JevtRawtime
+    }
+
     /// Extracts this field from an audit event.
     pub fn extract_audit<'a>(&self, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
         extract_audit(self, ev, rawtime)
@@ -559,6 +582,28 @@ pub fn uri_params(uri: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Text of the usual HTTP status codes without allocating.
+fn common_code(code: i64) -> Option<&'static str> {
+    Some(match code {
+        101 => "101",
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        504 => "504",
+        _ => return None,
+    })
+}
+
 fn audit_keys<'a>(ev: &'a AuditEvent, keys: &[&str]) -> Option<Cow<'a, str>> {
     let s: Option<&'a str> = match keys {
         ["auditID"] => Some(&ev.audit_id),
@@ -572,7 +617,10 @@ fn audit_keys<'a>(ev: &'a AuditEvent, keys: &[&str]) -> Option<Cow<'a, str>> {
         ["objectRef", "resource"] => ev.resource(),
         ["objectRef", "subresource"] => ev.subresource(),
         ["responseStatus", "code"] => {
-            return ev.response_status.as_ref()?.code.map(|c| Cow::Owned(c.to_string()));
+            return ev.response_status.as_ref()?.code.map(|c| match common_code(c) {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(c.to_string()),
+            });
         }
         ["responseStatus", "reason"] => ev.response_status.as_ref()?.reason.as_deref(),
         ["requestObject", rest @ ..] => return one(path(ev.request_object.as_ref()?, rest)).first(),

@@ -20,6 +20,9 @@ pub enum Command {
     /// Evaluate audit-log / process-event files (JSON lines, EventList, AKS diagnostic records;
     /// `-` for stdin) and print SecurityAlerts.
     Replay(ReplayArgs),
+    /// Follow growing audit-log / process-event files (like `tail -F`: rename rotation and
+    /// copytruncate are handled) and print each alert as a JSON line as it is raised.
+    Tail(TailArgs),
     /// Receive the API server's audit webhook backend at POST /audit over HTTPS and emit alerts.
     Serve(ServeArgs),
     /// Rules: list the loaded rules or check rules files.
@@ -100,6 +103,23 @@ pub struct ReplayArgs {
 }
 
 #[derive(Args)]
+pub struct TailArgs {
+    /// Files to follow; a file that does not exist yet is followed once it appears.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Read what the files already hold first (default: only what is appended from now on).
+    #[arg(long)]
+    from_start: bool,
+    /// How often the files are checked for new data, in milliseconds.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    poll_ms: u64,
+    #[command(flatten)]
+    rules: RuleArgs,
+    #[command(flatten)]
+    alerts: AlertArgs,
+}
+
+#[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8443")]
@@ -156,6 +176,7 @@ pub struct CheckArgs {
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Replay(a) => replay(a),
+        Command::Tail(a) => tail(a),
         Command::Serve(a) => serve(a),
         Command::Rules(RulesCommand::List(a)) => list(a),
         Command::Rules(RulesCommand::Check(a)) => check(a),
@@ -288,6 +309,108 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         if all.iter().any(|a| severity_rank(&a.alert_severity) >= rank) {
             return Ok(ExitCode::from(1));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
+    use keelwatch_detect::tail::{Follower, Start};
+    let rules = compile(&args.rules)?;
+    let hook = webhook(&args.alerts)?;
+    let min = severity_rank(&args.alerts.min_severity);
+    let mut detector = Detector::new(rules, args.alerts.cluster.clone());
+    // Live input: first occurrences at once, aggregates when their window closes (wall clock).
+    let mut agg = Aggregator::new(chrono::Duration::seconds(args.alerts.window.max(0)), true);
+    let start = if args.from_start { Start::Beginning } else { Start::End };
+    let mut followers: Vec<Follower> = args.files.iter().map(|p| Follower::new(p, start)).collect();
+    let mut last_error: Vec<Option<String>> = vec![None; followers.len()];
+    let mut rotations: Vec<(u64, u64)> = vec![(0, 0); followers.len()];
+    let mut malformed_total = 0u64;
+    let poll = std::time::Duration::from_millis(args.poll_ms);
+    let emit = |alerts: Vec<SecurityAlert>| -> anyhow::Result<()> {
+        let alerts: Vec<SecurityAlert> =
+            alerts.into_iter().filter(|a| severity_rank(&a.alert_severity) >= min).collect();
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for a in &alerts {
+            write_json_line(&mut out, a)?;
+        }
+        out.flush()?;
+        if let Some(hook) = &hook
+            && let Err(e) = hook.send(&alerts)
+        {
+            eprintln!("warning: webhook: {e}");
+        }
+        Ok(())
+    };
+    for p in &args.files {
+        if !p.exists() {
+            eprintln!("detect tail: {} does not exist yet; waiting for it", p.display());
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut announced = false;
+        loop {
+            let mut pending = Vec::new();
+            for (i, f) in followers.iter_mut().enumerate() {
+                let result = f.poll(
+                    |ev| {
+                        for a in detector.process(&ev) {
+                            pending.extend(agg.push(a));
+                        }
+                    },
+                    |m| {
+                        malformed_total += 1;
+                        if malformed_total <= 100 {
+                            eprintln!("warning: malformed input: {m}");
+                        }
+                    },
+                );
+                match result {
+                    Ok(()) => last_error[i] = None,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        if last_error[i].as_deref() != Some(msg.as_str()) {
+                            eprintln!("warning: {}: {msg} (retrying)", f.path().display());
+                        }
+                        last_error[i] = Some(msg);
+                    }
+                }
+                if (f.rotations, f.truncations) != rotations[i] {
+                    eprintln!(
+                        "detect tail: {} was rotated ({} renames, {} truncations so far); reading the new file",
+                        f.path().display(),
+                        f.rotations,
+                        f.truncations
+                    );
+                    rotations[i] = (f.rotations, f.truncations);
+                }
+            }
+            pending.extend(agg.expire(chrono::Utc::now()));
+            emit(pending)?;
+            if !announced {
+                // After the first poll: whatever is appended from now on will be read.
+                eprintln!("detect tail: following {} file(s)", followers.len());
+                announced = true;
+            }
+            tokio::select! {
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    emit(agg.flush())?;
+    if malformed_total > 100 {
+        eprintln!("warning: {} more malformed values not shown", malformed_total - 100);
     }
     Ok(ExitCode::SUCCESS)
 }
