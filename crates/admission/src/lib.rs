@@ -29,6 +29,8 @@ pub use server::{ServerConfig, serve};
 pub enum AdmissionError {
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    TlsMaterial(#[from] keelwatch_https::TlsError),
     #[error("policies: {0}")]
     Policy(#[from] keelwatch_policy::PolicyError),
     #[error("{path}: {message}")]

@@ -10,8 +10,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use keelwatch_policy::Action;
 use tokio::net::TcpListener;
 
@@ -88,8 +86,14 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, AdmissionError
         listener.local_addr().map_err(|source| AdmissionError::Listen { addr: config.listen.to_string(), source })?;
     let app = Arc::new(App { evaluator: evaluator.clone(), metrics: metrics.clone() });
     let router = router(app);
-    let acceptor = tokio_rustls::TlsAcceptor::from(config.tls.clone());
-    let task = tokio::spawn(accept_loop(listener, acceptor, router));
+    // The loop runs until `RunningServer` aborts it, hence the shutdown that never completes.
+    let task = tokio::spawn(keelwatch_https::serve_tls(
+        listener,
+        config.tls.clone(),
+        router,
+        keelwatch_https::ServeLimits::default(),
+        std::future::pending(),
+    ));
     let watcher = config.watch.then(|| spawn_watcher(config.source.clone(), evaluator.clone(), metrics.clone()));
     tracing::info!(addr = %local_addr, "admission webhook listening (TLS)");
     Ok(RunningServer { local_addr, evaluator, metrics, task, watcher })
@@ -103,49 +107,6 @@ fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
-}
-
-/// Connections beyond this wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 4096;
-
-async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, router: Router) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            // Slow or idle clients must not hold connections forever.
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
-            builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
-            let service = TowerToHyperService::new(router);
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {

@@ -128,7 +128,7 @@ fn main() {
         .unwrap();
     });
     let addr = ready_rx.recv().unwrap();
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/tls.crt")).unwrap()).unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("tls/ca.crt")).unwrap()).unwrap();
     let url = format!("https://localhost:{}/audit", addr.port());
     let client = |ca: reqwest::Certificate| {
         reqwest::blocking::Client::builder().add_root_certificate(ca).timeout(Duration::from_secs(30)).build().unwrap()

@@ -11,7 +11,7 @@
 //! certificate signed by `client_ca` when one is configured.
 
 use std::future::Future;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,15 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tower::ServiceExt;
 
 use crate::alert::{Aggregator, SecurityAlert};
 use crate::decode::decode_body;
@@ -39,8 +37,9 @@ use crate::output::{WebhookSink, write_json_line};
 pub enum TlsSource {
     /// PEM certificate chain and private key files.
     Files { cert: PathBuf, key: PathBuf },
-    /// A self-signed certificate kept in this directory (`tls.crt`, `tls.key`), created on
-    /// first use for `localhost`, `127.0.0.1` and the given extra names.
+    /// A self-signed CA and serving certificate kept in this directory (`ca.crt`, `ca.key`,
+    /// `tls.crt`, `tls.key`), created on first use for `localhost`, `127.0.0.1` and the given
+    /// extra names; clients trust `ca.crt`.
     SelfSigned { dir: PathBuf, names: Vec<String> },
 }
 
@@ -63,8 +62,8 @@ pub struct ServerConfig {
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("TLS: {0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] keelwatch_https::TlsError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
@@ -86,94 +85,29 @@ struct AppState {
     metrics: Metrics,
 }
 
-/// Loads or creates TLS material and builds the rustls server configuration.
-pub fn tls_config(tls: &TlsSource, client_ca: Option<&Path>) -> Result<rustls::ServerConfig, ServerError> {
-    let (cert_path, key_path) = match tls {
+/// Loads or creates TLS material and builds the rustls server configuration (shared with the
+/// other keelwatch servers through `keelwatch-https`).
+pub fn tls_config(tls: &TlsSource, client_ca: Option<&Path>) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+    let (cert, key) = match tls {
         TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
-        TlsSource::SelfSigned { dir, names } => ensure_self_signed(dir, names)?,
-    };
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ServerError::Io { path: p.display().to_string(), source }
-    };
-    let certs: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(&cert_path).map_err(io(&cert_path))?))
-            .collect::<Result<_, _>>()
-            .map_err(io(&cert_path))?;
-    if certs.is_empty() {
-        return Err(ServerError::Tls(format!("{}: no PEM certificate found", cert_path.display())));
-    }
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut BufReader::new(std::fs::File::open(&key_path).map_err(io(&key_path))?))
-            .map_err(io(&key_path))?
-            .ok_or_else(|| ServerError::Tls(format!("{}: no PEM private key found", key_path.display())))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
-    let builder = match client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(ca).map_err(io(ca))?)) {
-                roots.add(c.map_err(io(ca))?).map_err(|e| ServerError::Tls(format!("{}: {e}", ca.display())))?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| ServerError::Tls(format!("client CA {}: {e}", ca.display())))?;
-            builder.with_client_cert_verifier(verifier)
+        TlsSource::SelfSigned { dir, names } => {
+            let mut all = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            all.extend(names.iter().cloned());
+            let paths = keelwatch_https::ensure_self_signed(dir, &all, SELF_SIGNED_CA_NAME)?;
+            (paths.cert, paths.key)
         }
-        None => builder.with_no_client_auth(),
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| ServerError::Tls(format!("{} / {}: {e}", cert_path.display(), key_path.display())))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    Ok(keelwatch_https::server_config(&cert, &key, client_ca)?)
 }
 
-/// Creates `dir/tls.crt` and `dir/tls.key` (self-signed) unless both exist; returns paths.
-pub fn ensure_self_signed(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf), ServerError> {
-    let cert = dir.join("tls.crt");
-    let key = dir.join("tls.key");
-    if cert.exists() && key.exists() {
-        return Ok((cert, key));
-    }
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ServerError::Io { path: p.display().to_string(), source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    sans.extend(names.iter().cloned());
-    let ck = rcgen::generate_simple_self_signed(sans).map_err(|e| ServerError::Tls(e.to_string()))?;
-    std::fs::write(&cert, ck.cert.pem()).map_err(io(&cert))?;
-    write_private(&key, ck.key_pair.serialize_pem().as_bytes()).map_err(io(&key))?;
-    Ok((cert, key))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(bytes)
-}
+/// Common name of the CA `--self-signed` creates; fixed so a kept CA key re-issues under it.
+const SELF_SIGNED_CA_NAME: &str = "keelwatch audit receiver CA";
 
 fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(token) = &state.token else { return true };
-    let Some(given) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    // Constant-time comparison.
-    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    match &state.token {
+        Some(token) => keelwatch_https::bearer_token_matches(headers, token),
+        None => true,
+    }
 }
 
 async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -245,8 +179,7 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let tls = Arc::new(tls_config(&config.tls, config.client_ca.as_deref())?);
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let tls = tls_config(&config.tls, config.client_ca.as_deref())?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Io { path: config.listen.to_string(), source })?;
@@ -284,28 +217,7 @@ pub async fn serve(
         .layer(DefaultBodyLimit::max(config.body_limit))
         .with_state(state.clone());
     on_ready(local);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
-                let acceptor = acceptor.clone();
-                let router = router.clone();
-                tokio::spawn(async move {
-                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let router = router.clone();
-                        async move { router.oneshot(req.map(Body::new)).await }
-                    });
-                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
-                });
-            }
-        }
-    }
+    keelwatch_https::serve_tls(listener, tls, router.clone(), keelwatch_https::ServeLimits::default(), shutdown).await;
     ticker.abort();
     let rest = {
         let mut g = match state.detector.lock() {

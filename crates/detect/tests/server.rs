@@ -101,7 +101,7 @@ fn start(dir: &std::path::Path, webhook: Option<WebhookSink>, body_limit: usize)
         .unwrap();
     });
     let addr = ready_rx.recv_timeout(Duration::from_secs(20)).expect("server ready");
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.join("tls/tls.crt")).unwrap()).unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.join("tls/ca.crt")).unwrap()).unwrap();
     Running { addr, stop: Some(stop_tx), thread: Some(thread), ca }
 }
 

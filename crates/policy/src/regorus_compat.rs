@@ -346,7 +346,7 @@ pub fn split_multi_body_rules(src: &str) -> String {
             return;
         }
         let head_end = blocks[0].0;
-        let head = src[start..head_end].trim_end();
+        let Some(head) = src.get(start..head_end).map(str::trim_end) else { return };
         if head.is_empty() || head.ends_with('=') {
             return;
         }
@@ -398,8 +398,10 @@ pub fn split_multi_body_rules(src: &str) -> String {
                 depth += 1;
             }
             b')' | b']' => depth = depth.saturating_sub(1),
-            b'}' => {
-                depth = depth.saturating_sub(1);
+            // An unbalanced `}` at depth 0 closes nothing: regorus reports it, we must not
+            // record a block for it.
+            b'}' if depth > 0 => {
+                depth -= 1;
                 if depth == 0 {
                     blocks.push((block_start, i));
                 }
@@ -927,6 +929,18 @@ mod tests {
         // Rules with an object value are left alone.
         let src2 = "package x\nv = {\"a\": 1} { true }\n";
         assert_eq!(split_multi_body_rules(src2), src2);
+    }
+
+    /// Found by the `template_load` fuzz target: an unbalanced `}` before any `{` made the
+    /// splitter slice backwards and panic. Unbalanced input is passed through for regorus to
+    /// report.
+    #[test]
+    fn unbalanced_braces_pass_through() {
+        for src in ["\t}}!\t", "}", "} {", "a } { b } { c }", "}}{}{}"] {
+            let out = preprocess(src);
+            assert!(out.contains('}'), "{src:?} -> {out:?}");
+        }
+        assert_eq!(split_multi_body_rules("\t}}!\t"), "\t}}!\t");
     }
 
     #[test]
