@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::checkpoint::{FileId, HEAD_BYTES, StreamPos};
 use crate::cri::{self, Joiner, LogRecord};
-use crate::k8s::{ContainerIndex, NamespaceFilter, parse_pod_dir};
+use crate::k8s::{ContainerIndex, NamespaceFilter, PodInfo, parse_pod_dir, split_image};
 use crate::util::fnv1a64;
 
 /// Tailer settings.
@@ -225,7 +225,7 @@ impl LogTailer {
         self.committed = positions;
     }
 
-    fn scan(&self) -> Vec<StreamMeta> {
+    fn scan(&self, index: &ContainerIndex) -> Vec<StreamMeta> {
         let mut out = Vec::new();
         let Ok(rd) = std::fs::read_dir(&self.cfg.pods_dir) else {
             return out;
@@ -236,7 +236,9 @@ impl LogTailer {
             let Some(pod) = pe.file_name().to_str().and_then(parse_pod_dir) else {
                 continue;
             };
-            if !self.cfg.filter.allows(Some(&pod.namespace)) {
+            // A pod the filter refuses (or whose labels are not known yet while label rules
+            // exist) is not read at all: its position stays, so nothing is skipped for good.
+            if !self.cfg.filter.allows_pod(&pod.namespace, index.labels(&pod.uid)) {
                 continue;
             }
             let Ok(crd) = std::fs::read_dir(pe.path()) else {
@@ -275,13 +277,13 @@ impl LogTailer {
     pub fn poll(&mut self, node: &str, index: &ContainerIndex) -> PollResult {
         let mut res = PollResult::default();
         let mut budget = Budget { bytes: self.cfg.max_bytes_per_poll, lines: self.cfg.max_lines_per_poll };
-        let streams = self.scan();
+        let streams = self.scan(index);
         for meta in &streams {
             let key = meta.active.display().to_string();
             let mut pos = self.committed.get(&key).cloned().unwrap_or_default();
             let container_id =
                 index.container_id(&meta.namespace, &meta.pod, &meta.container).unwrap_or("").to_string();
-            let ctx = RowCtx { node, meta, container_id: &container_id };
+            let ctx = RowCtx { node, meta, container_id: &container_id, pod: index.pod_info(&meta.uid) };
             if budget.bytes > 0 && budget.lines > 0 {
                 self.process_stream(&ctx, &mut pos, &mut res, &mut budget);
             } else {
@@ -512,6 +514,7 @@ struct RowCtx<'a> {
     node: &'a str,
     meta: &'a StreamMeta,
     container_id: &'a str,
+    pod: Option<&'a PodInfo>,
 }
 
 impl RowCtx<'_> {
@@ -528,8 +531,27 @@ impl RowCtx<'_> {
             "LogMessage": message,
             "LogSource": rec.stream.as_str(),
             "LogLevel": level,
-            "KubernetesMetadata": {"podUid": self.meta.uid},
+            "KubernetesMetadata": self.kubernetes_metadata(),
         })
+    }
+
+    /// `KubernetesMetadata`: the pod uid, plus labels, annotations and image facts when the
+    /// pod's metadata is known (kubernetes mode).
+    fn kubernetes_metadata(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("podUid".into(), Value::String(self.meta.uid.clone()));
+        if let Some(p) = self.pod {
+            m.insert("podLabels".into(), json!(p.labels));
+            m.insert("podAnnotations".into(), json!(p.annotations));
+            if let Some(c) = p.container(&self.meta.container) {
+                let (repo, _, tag) = split_image(&c.image);
+                m.insert("image".into(), Value::String(c.image.clone()));
+                m.insert("imageID".into(), Value::String(c.image_id.clone()));
+                m.insert("imageRepo".into(), Value::String(repo));
+                m.insert("imageTag".into(), Value::String(tag));
+            }
+        }
+        Value::Object(m)
     }
 }
 

@@ -17,9 +17,6 @@ use crate::error::{AgentError, Result};
 use crate::selfmetrics::Stats;
 use crate::spool::Spool;
 
-/// Largest body a batch may reach before it is split (the ingestion API limit is 8 MiB).
-pub const MAX_BATCH_BYTES: usize = 6 << 20;
-
 /// A row destination.
 pub enum Sink {
     /// Standard output.
@@ -91,8 +88,10 @@ impl Sink {
         }
     }
 
-    /// Writes one table's rows. For the spool, `checkpoint` (if any) gets the batch's
-    /// sequence number and travels with the last segment of the batch.
+    /// Writes one table's rows. For the spool the rows are split into segments of at most
+    /// [`Spool::max_segment_bytes`], and `checkpoint` (if any) gets the batch's sequence
+    /// number and travels with the last segment of the batch. Row counters are updated by
+    /// the spool (or here for stdout/file) only once the rows are written.
     pub fn write_rows(
         &mut self,
         table: &str,
@@ -103,35 +102,33 @@ impl Sink {
         if rows.is_empty() {
             return Ok(());
         }
-        stats.collected(table, rows.len() as u64);
         match self {
             Sink::Spool(spool) => {
-                // Split into bodies below MAX_BATCH_BYTES.
-                let mut chunks: Vec<&[Value]> = Vec::new();
-                let (mut start, mut size) = (0usize, 0usize);
-                for (i, r) in rows.iter().enumerate() {
-                    let n = serde_json::to_string(r).map(|s| s.len() + 1).unwrap_or(0);
-                    if size + n > MAX_BATCH_BYTES && i > start {
-                        chunks.push(&rows[start..i]);
-                        start = i;
-                        size = 0;
-                    }
-                    size += n;
-                }
-                chunks.push(&rows[start..]);
-                let last = chunks.len() - 1;
+                let limit = spool.max_segment_bytes();
                 let mut cp = checkpoint;
-                for (i, chunk) in chunks.into_iter().enumerate() {
-                    let seq = spool.reserve_seq();
-                    let attach = if i == last {
-                        cp.as_deref_mut().map(|c| {
+                let mut body: Vec<u8> = Vec::with_capacity(limit.min(rows.len() * 512));
+                let mut n = 0u64;
+                let mut line = Vec::with_capacity(1024);
+                for (i, r) in rows.iter().enumerate() {
+                    line.clear();
+                    serde_json::to_writer(&mut line, r)
+                        .map_err(|e| AgentError::Output { target: "buffer".into(), detail: e.to_string() })?;
+                    line.push(b'\n');
+                    if n > 0 && body.len() + line.len() > limit {
+                        spool.append(spool.reserve_seq(), table, &body, n, None)?;
+                        body.clear();
+                        n = 0;
+                    }
+                    body.extend_from_slice(&line);
+                    n += 1;
+                    if i + 1 == rows.len() {
+                        let seq = spool.reserve_seq();
+                        let attach = cp.as_deref_mut().map(|c| {
                             c.seq = seq;
                             &*c
-                        })
-                    } else {
-                        None
-                    };
-                    spool.append(seq, table, chunk, attach)?;
+                        });
+                        spool.append(seq, table, &body, n, attach)?;
+                    }
                 }
                 Ok(())
             }
@@ -142,7 +139,7 @@ impl Sink {
                     buf.push('\n');
                 }
                 self.write_bytes(buf.as_bytes())?;
-                stats.sent(table, rows.len() as u64);
+                stats.written(table, rows.len() as u64);
                 Ok(())
             }
         }
