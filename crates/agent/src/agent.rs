@@ -211,7 +211,7 @@ impl Runner<'_> {
         }
         let mut next = self.cp.clone();
         next.streams = res.positions.clone();
-        match self.sink.write_rows(table, &res.rows, Some(&mut next), &self.stats) {
+        match self.sink.write_raw(table, &res.rows, Some(&mut next), &self.stats) {
             Ok(()) => {}
             Err(e) if matches!(self.sink, Sink::Spool(_)) => {
                 // Disk trouble: keep the old positions, the lines are read again later.

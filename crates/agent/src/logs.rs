@@ -20,11 +20,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
-
 use crate::checkpoint::{FileId, HEAD_BYTES, StreamPos};
 use crate::cri::{self, Joiner, LogRecord};
 use crate::k8s::{ContainerIndex, NamespaceFilter, PodInfo, parse_pod_dir, split_image};
+use crate::output::RawRows;
 use crate::util::fnv1a64;
 
 /// Tailer settings.
@@ -62,7 +61,7 @@ impl LogConfig {
 #[derive(Debug, Default)]
 pub struct PollResult {
     /// ContainerLogV2 rows, in file order per stream.
-    pub rows: Vec<Value>,
+    pub rows: RawRows,
     /// Proposed stream positions (commit them once `rows` are shipped).
     pub positions: BTreeMap<String, StreamPos>,
     /// True when the per-poll budget ran out: poll again soon.
@@ -506,7 +505,7 @@ impl LogTailer {
             }
             b.tokens -= 1.0;
         }
-        res.rows.push(ctx.row(rec));
+        res.rows.push_with(|out| ctx.write_row(&rec, out));
     }
 }
 
@@ -517,50 +516,76 @@ struct RowCtx<'a> {
     pod: Option<&'a PodInfo>,
 }
 
+/// Appends `s` as a JSON string.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
 impl RowCtx<'_> {
-    fn row(&self, rec: LogRecord) -> Value {
-        let message = cri::log_message(&rec.message);
-        let level = cri::log_level(&message);
-        json!({
-            "TimeGenerated": rec.time,
-            "Computer": self.node,
-            "ContainerId": self.container_id,
-            "ContainerName": self.meta.container,
-            "PodName": self.meta.pod,
-            "PodNamespace": self.meta.namespace,
-            "LogMessage": message,
-            "LogSource": rec.stream.as_str(),
-            "LogLevel": level,
-            "KubernetesMetadata": self.kubernetes_metadata(),
-        })
+    /// Writes one ContainerLogV2 row's members straight into `out` (no intermediate value:
+    /// this runs for every log line).
+    fn write_row(&self, rec: &LogRecord, out: &mut Vec<u8>) {
+        let (json, level) = cri::classify_message(&rec.message);
+        out.extend_from_slice(b"\"TimeGenerated\":");
+        json_str(out, &rec.time);
+        out.extend_from_slice(b",\"Computer\":");
+        json_str(out, self.node);
+        out.extend_from_slice(b",\"ContainerId\":");
+        json_str(out, self.container_id);
+        out.extend_from_slice(b",\"ContainerName\":");
+        json_str(out, &self.meta.container);
+        out.extend_from_slice(b",\"PodName\":");
+        json_str(out, &self.meta.pod);
+        out.extend_from_slice(b",\"PodNamespace\":");
+        json_str(out, &self.meta.namespace);
+        out.extend_from_slice(b",\"LogMessage\":");
+        match json {
+            // Validated JSON: written verbatim as the dynamic value.
+            Some(text) => out.extend_from_slice(text.as_bytes()),
+            None => json_str(out, &rec.message),
+        }
+        out.extend_from_slice(b",\"LogSource\":\"");
+        out.extend_from_slice(rec.stream.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"LogLevel\":\"");
+        out.extend_from_slice(level.as_bytes());
+        out.extend_from_slice(b"\",\"KubernetesMetadata\":");
+        self.write_kubernetes_metadata(out);
     }
 
     /// `KubernetesMetadata`: the pod uid, plus labels, annotations and image facts when the
     /// pod's metadata is known (kubernetes mode).
-    fn kubernetes_metadata(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        m.insert("podUid".into(), Value::String(self.meta.uid.clone()));
+    fn write_kubernetes_metadata(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"podUid\":");
+        json_str(out, &self.meta.uid);
         if let Some(p) = self.pod {
-            m.insert("podLabels".into(), json!(p.labels));
-            m.insert("podAnnotations".into(), json!(p.annotations));
+            out.extend_from_slice(b",\"podLabels\":");
+            let _ = serde_json::to_writer(&mut *out, &p.labels);
+            out.extend_from_slice(b",\"podAnnotations\":");
+            let _ = serde_json::to_writer(&mut *out, &p.annotations);
             if let Some(c) = p.container(&self.meta.container) {
                 let (repo, _, tag) = split_image(&c.image);
-                m.insert("image".into(), Value::String(c.image.clone()));
-                m.insert("imageID".into(), Value::String(c.image_id.clone()));
-                m.insert("imageRepo".into(), Value::String(repo));
-                m.insert("imageTag".into(), Value::String(tag));
+                for (k, v) in
+                    [("image", c.image.as_str()), ("imageID", &c.image_id), ("imageRepo", &repo), ("imageTag", &tag)]
+                {
+                    out.push(b',');
+                    json_str(out, k);
+                    out.push(b':');
+                    json_str(out, v);
+                }
             }
         }
-        Value::Object(m)
+        out.push(b'}');
     }
 }
 
 /// Reads up to `max` bytes from `offset`. `Ok(None)` when the file is shorter than `offset`.
 /// The flag is true when the end of the file was reached.
 fn read_chunk(f: &Opened, offset: u64, max: usize) -> std::io::Result<Option<(Vec<u8>, bool)>> {
-    let mut buf = Vec::new();
+    let mut buf;
     let mut file = &f.file;
     if f.gz {
+        buf = Vec::with_capacity(max.min(64 << 10));
         file.seek(SeekFrom::Start(0))?;
         let mut d = flate2::read::GzDecoder::new(file);
         let skipped = std::io::copy(&mut (&mut d).take(offset), &mut std::io::sink())?;
@@ -573,6 +598,8 @@ fn read_chunk(f: &Opened, offset: u64, max: usize) -> std::io::Result<Option<(Ve
         if len < offset {
             return Ok(None);
         }
+        // Sized up front (plus one byte to see the end): no regrowth while reading.
+        buf = Vec::with_capacity(((len - offset) as usize).min(max) + 1);
         file.seek(SeekFrom::Start(offset))?;
         file.take(max as u64).read_to_end(&mut buf)?;
     }

@@ -191,7 +191,7 @@ fn kill_dash_nine_rotation_gzip_exactly_once_in_order() {
 
 fn tail_once(t: &mut LogTailer) -> Vec<Value> {
     let r = t.poll("n", &ContainerIndex::default());
-    let rows = r.rows.clone();
+    let rows = r.rows.to_values();
     t.commit(r.positions);
     rows
 }
