@@ -241,6 +241,11 @@ pub fn classify_message(message: &str) -> (Option<&str>, &'static str) {
             }
             return (Some(t), "UNKNOWN");
         }
+        // Rare: valid JSON the fast path refuses (a duplicated level key): the definition.
+        let v = log_message(message);
+        if !v.is_string() {
+            return (Some(t), log_level(&v));
+        }
     } else if t.starts_with('[') && t.ends_with(']') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() {
         return (Some(t), "UNKNOWN");
     }
@@ -340,6 +345,7 @@ mod tests {
             r#"  {"severity":"ERROR","n":[1,2,{"a":null}]}  "#,
             r#"{"level":30,"lvl":"debug"}"#,
             r#"{"msg":"no level"}"#,
+            r#"{"level":"info","level":"x"}"#,
             r#"[1,"two",{"level":"info"}]"#,
             "{not json}",
             "[also not]",

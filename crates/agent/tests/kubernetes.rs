@@ -9,6 +9,7 @@
 //! request so the test checks the field selector and the bearer token the client sent.
 //! Everything else is real: log files in the kubelet layout, a cgroup v2 tree on disk with
 //! both cgroup-driver path styles, NDJSON output.
+#![cfg(feature = "kubernetes")]
 
 mod common;
 

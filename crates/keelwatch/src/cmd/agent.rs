@@ -17,7 +17,7 @@ pub enum Command {
     /// Run the agent: collect metrics, logs and process events and ship them.
     ///
     /// Example: keelwatch agent run --mode host --once --output stdout
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -148,7 +148,7 @@ pub struct RunArgs {
 /// Runs an agent command.
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Run(a) => run_agent(a),
+        Command::Run(a) => run_agent(*a),
     }
 }
 
