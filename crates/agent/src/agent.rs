@@ -1,6 +1,7 @@
-//! The agent's main loop: wires collectors (metrics, logs, process events) to a sink and
-//! schedules them. One thread runs metrics and logs; the process collector, the HTTP sender
-//! and the `/metrics` responder run on their own threads.
+//! The agent's main loop: wires collectors (metrics, logs, process events, and in
+//! kubernetes mode the pod inventory) to a sink and schedules them. One thread runs metrics
+//! and logs; the process collector, the pod lister, the HTTP sender and the `/metrics`
+//! responder run on their own threads.
 //!
 //! Ordering of durability per log batch: rows → sink (file fsync / spool segment rename,
 //! with the checkpoint embedded) → checkpoint file → positions committed in memory.
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::checkpoint::{Checkpoint, write_atomic};
 use crate::config::{AgentConfig, Output};
 use crate::error::{AgentError, Result};
-use crate::k8s::ContainerIndex;
+use crate::k8s::{ContainerIndex, PodInfo};
 use crate::logs::{LogConfig, LogTailer, PollResult};
 use crate::metrics::{Identity, MetricsCollector};
 use crate::output::Sink;
@@ -52,6 +53,70 @@ pub struct RunSummary {
     pub process_source: Option<ProcessSource>,
     /// The bound self-metrics address, if any.
     pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// One pod-list round (kubernetes mode): metadata for the index and the inventory rows.
+#[derive(Debug, Default)]
+pub struct InventoryRound {
+    /// The node's pods.
+    pub pods: Vec<Arc<PodInfo>>,
+    /// `KubePodInventory` rows.
+    pub kube_pod_inventory: Vec<serde_json::Value>,
+    /// `ContainerInventory` rows.
+    pub container_inventory: Vec<serde_json::Value>,
+}
+
+#[cfg(feature = "kubernetes")]
+fn inventory_round(lister: &crate::kubeapi::PodLister, ident: &Identity, cfg: &AgentConfig) -> Result<InventoryRound> {
+    let pods = lister.list()?;
+    let time = crate::util::now_rfc3339();
+    let (kpi, ci) = crate::kubeapi::inventory_rows(&pods, ident, &cfg.cluster_name, &cfg.filter, &time);
+    Ok(InventoryRound { pods: crate::kubeapi::pod_infos(&pods), kube_pod_inventory: kpi, container_inventory: ci })
+}
+
+#[cfg(feature = "kubernetes")]
+fn pod_lister(cfg: &AgentConfig, node: &str) -> Result<Option<crate::kubeapi::PodLister>> {
+    if cfg.mode != crate::config::Mode::Kubernetes {
+        return Ok(None);
+    }
+    let src = crate::kubeapi::ApiSource {
+        url: cfg.kube_api_url.clone(),
+        token_file: cfg.kube_token_file.clone(),
+        ca_file: cfg.kube_ca_file.clone(),
+        timeout: Duration::from_secs(30),
+    };
+    crate::kubeapi::PodLister::new(&src, node).map(Some)
+}
+
+/// Lists pods every interval on its own thread; rounds go to the main loop.
+#[cfg(feature = "kubernetes")]
+fn spawn_inventory(
+    lister: crate::kubeapi::PodLister,
+    ident: Identity,
+    cfg: AgentConfig,
+    tx: std::sync::mpsc::SyncSender<InventoryRound>,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("agent-pods".into())
+        .spawn(move || {
+            while !stopping(&stop) {
+                match inventory_round(&lister, &ident, &cfg) {
+                    Ok(r) => {
+                        if tx.send(r).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        stats.add("pod_list_errors", 1);
+                        tracing::warn!(error = %e, "cannot list the node's pods; will retry");
+                    }
+                }
+                sleep_interruptible(cfg.interval, &stop);
+            }
+        })
+        .map_err(|e| AgentError::Config(format!("cannot start the pod inventory thread: {e}")))
 }
 
 fn lock_state_dir(dir: &Path) -> Result<File> {
@@ -95,6 +160,8 @@ struct Runner<'a> {
     tailer: Option<LogTailer>,
     collector: Option<MetricsCollector>,
     index: Arc<RwLock<ContainerIndex>>,
+    /// The latest pod list (kubernetes mode), re-applied after each log-layout rescan.
+    pods: Vec<Arc<PodInfo>>,
 }
 
 impl Runner<'_> {
@@ -144,7 +211,7 @@ impl Runner<'_> {
         }
         let mut next = self.cp.clone();
         next.streams = res.positions.clone();
-        match self.sink.write_rows(table, &res.rows, Some(&mut next), &self.stats) {
+        match self.sink.write_raw(table, &res.rows, Some(&mut next), &self.stats) {
             Ok(()) => {}
             Err(e) if matches!(self.sink, Sink::Spool(_)) => {
                 // Disk trouble: keep the old positions, the lines are read again later.
@@ -158,6 +225,24 @@ impl Runner<'_> {
         self.cp = next;
         self.persist()?;
         Ok(res.more)
+    }
+
+    /// Rebuilds the container index from the log layout plus the latest pod list.
+    fn rescan_index(&mut self) {
+        let mut idx = self.cfg.log_dir.as_deref().map(ContainerIndex::scan).unwrap_or_default();
+        idx.add_pods(&self.pods);
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = idx;
+    }
+
+    fn apply_inventory(&mut self, round: InventoryRound) -> Result<()> {
+        self.pods = round.pods;
+        self.rescan_index();
+        self.sink.write_rows("KubePodInventory", &round.kube_pod_inventory, None, &self.stats)?;
+        self.sink.write_rows("ContainerInventory", &round.container_inventory, None, &self.stats)?;
+        if matches!(self.sink, Sink::File { .. }) {
+            self.persist()?;
+        }
+        Ok(())
     }
 
     fn write_process_events(&mut self, events: Vec<keelwatch_detect::process::ProcessEvent>) -> Result<()> {
@@ -259,14 +344,38 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
         tailer,
         collector,
         index: index.clone(),
+        pods: Vec::new(),
     };
+    #[cfg(feature = "kubernetes")]
+    let lister = pod_lister(cfg, &runner.ident.node)?;
     if let Some(addr) = &cfg.metrics_listen {
         summary.metrics_addr = Some(selfmetrics::serve(addr, stats.clone(), threads_stop.clone())?);
     }
 
     let result = if cfg.once {
+        #[cfg(feature = "kubernetes")]
+        if let Some(l) = &lister {
+            let round = inventory_round(l, &runner.ident, cfg)?;
+            runner.apply_inventory(round)?;
+        }
         run_once(&mut runner, &stop, spool.as_deref())
     } else {
+        let (inv_tx, inv_rx) = sync_channel::<InventoryRound>(1);
+        #[allow(unused_mut)]
+        let mut inv_thread: Option<std::thread::JoinHandle<()>> = None;
+        #[cfg(feature = "kubernetes")]
+        if let Some(l) = lister {
+            inv_thread = Some(spawn_inventory(
+                l,
+                runner.ident.clone(),
+                cfg.clone(),
+                inv_tx,
+                stats.clone(),
+                threads_stop.clone(),
+            )?);
+        }
+        #[cfg(not(feature = "kubernetes"))]
+        drop(inv_tx);
         let (tx, rx) = sync_channel(10_000);
         let mut proc_thread = None;
         let can_write_events = runner.process_sink.is_some() || !matches!(cfg.output, Output::Http(_));
@@ -293,9 +402,13 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
                 );
             }
         }
-        let r = run_loop(&mut runner, &stop, &rx);
+        let r = run_loop(&mut runner, &stop, &rx, &inv_rx);
         threads_stop.store(true, Ordering::Relaxed);
+        drop(inv_rx);
         if let Some(h) = proc_thread {
+            let _ = h.join();
+        }
+        if let Some(h) = inv_thread {
             let _ = h.join();
         }
         r
@@ -307,7 +420,9 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let persisted = runner.persist();
     result?;
     persisted?;
-    for table in ["Perf", "InsightsMetrics", "ContainerLogV2", "ProcessEvents"] {
+    for table in
+        ["Perf", "InsightsMetrics", "ContainerLogV2", "KubePodInventory", "ContainerInventory", "ProcessEvents"]
+    {
         let n = stats.sent_total(table);
         if n > 0 {
             summary.rows.insert(table.to_string(), n);
@@ -340,6 +455,7 @@ fn run_loop(
     runner: &mut Runner<'_>,
     stop: &AtomicBool,
     rx: &std::sync::mpsc::Receiver<keelwatch_detect::process::ProcessEvent>,
+    inventory: &std::sync::mpsc::Receiver<InventoryRound>,
 ) -> Result<()> {
     let cfg = runner.cfg;
     let start = Instant::now();
@@ -370,10 +486,18 @@ fn run_loop(
             let more = runner.poll_logs()?;
             next_logs = if more { Instant::now() } else { Instant::now() + cfg.log_poll };
         }
+        if let Ok(round) = inventory.try_recv() {
+            if let Err(e) = runner.apply_inventory(round) {
+                if !matches!(runner.sink, Sink::Spool(_)) {
+                    return Err(e);
+                }
+                tracing::error!(error = %e, "cannot write the pod inventory");
+            }
+            next_index = now + index_every;
+        }
         if now >= next_index {
-            if let Some(d) = &cfg.log_dir {
-                let idx = ContainerIndex::scan(d);
-                *runner.index.write().unwrap_or_else(|e| e.into_inner()) = idx;
+            if cfg.log_dir.is_some() {
+                runner.rescan_index();
             }
             next_index = now + index_every;
         }

@@ -42,13 +42,17 @@ impl FromStr for Output {
     }
 }
 
-/// The agent mode. Only host mode exists so far.
+/// The agent mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Any Linux machine: node metrics, every cgroup under a root, logs from a directory,
     /// processes.
     Host,
+    /// A Kubernetes node (DaemonSet): everything host mode does, plus the node's pods from
+    /// the API server — pod metadata on rows, label filters, KubePodInventory and
+    /// ContainerInventory. Needs the `kubernetes` cargo feature (on by default).
+    Kubernetes,
 }
 
 /// Everything the agent needs to run.
@@ -104,6 +108,21 @@ pub struct AgentConfig {
     pub max_backoff: Duration,
     /// With `once` and HTTP output: how long to wait for the buffer to drain.
     pub drain_timeout: Duration,
+    /// Kubernetes mode: API server URL (default: in-cluster, from `KUBERNETES_SERVICE_HOST`
+    /// / `_PORT` and the service account files).
+    #[serde(default)]
+    pub kube_api_url: Option<String>,
+    /// Kubernetes mode: bearer token file for the API server (default: the service account
+    /// token when in-cluster).
+    #[serde(default)]
+    pub kube_token_file: Option<PathBuf>,
+    /// Kubernetes mode: CA bundle (PEM) for the API server (default: the service account CA
+    /// when in-cluster).
+    #[serde(default)]
+    pub kube_ca_file: Option<PathBuf>,
+    /// Cluster name (`ClusterName` column of the inventory tables).
+    #[serde(default)]
+    pub cluster_name: String,
 }
 
 impl AgentConfig {
@@ -135,6 +154,21 @@ impl AgentConfig {
             metrics_listen: None,
             max_backoff: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            kube_api_url: None,
+            kube_token_file: None,
+            kube_ca_file: None,
+            cluster_name: String::new(),
+        }
+    }
+
+    /// Kubernetes-mode defaults (`/var/log/pods`, node name from `NODE_NAME`, the
+    /// downward-API variable a DaemonSet sets) writing to `output`.
+    pub fn kubernetes(output: Output) -> Self {
+        AgentConfig {
+            mode: Mode::Kubernetes,
+            log_dir: Some(PathBuf::from("/var/log/pods")),
+            node_name: std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()),
+            ..AgentConfig::host(output)
         }
     }
 
@@ -148,6 +182,21 @@ impl AgentConfig {
         }
         if self.buffer_max_bytes < 1 << 20 && matches!(self.output, Output::Http(_)) {
             return Err("--buffer-max-bytes must be at least 1MiB".into());
+        }
+        self.filter.validate()?;
+        if self.filter.has_label_rules() && self.mode != Mode::Kubernetes {
+            return Err("--include-label/--exclude-label need pod metadata: use --mode kubernetes".into());
+        }
+        if self.mode == Mode::Kubernetes {
+            if !cfg!(feature = "kubernetes") {
+                return Err("--mode kubernetes: this build lacks the `kubernetes` feature".into());
+            }
+            if self.node_name.as_deref().unwrap_or("").is_empty() {
+                return Err(
+                    "--mode kubernetes needs the node name: set NODE_NAME from the downward API (fieldRef spec.nodeName) or pass --node-name"
+                        .into(),
+                );
+            }
         }
         if matches!(self.process_output, Some(Output::Http(_))) {
             return Err(
@@ -174,5 +223,15 @@ mod tests {
         assert!(c.validate().is_ok());
         c.interval = Duration::from_millis(10);
         assert!(c.validate().is_err());
+        let mut h = AgentConfig::host(Output::Stdout);
+        h.filter.include_labels = vec!["app=web".into()];
+        assert!(h.validate().unwrap_err().contains("--mode kubernetes"));
+        let mut k = AgentConfig::kubernetes(Output::Stdout);
+        k.node_name = None;
+        assert!(k.validate().unwrap_err().contains("NODE_NAME"));
+        k.node_name = Some("node-1".into());
+        k.filter.include_labels = vec!["app=web".into()];
+        assert!(k.validate().is_ok());
+        assert_eq!(k.log_dir.as_deref(), Some(std::path::Path::new("/var/log/pods")));
     }
 }

@@ -99,6 +99,10 @@ pub struct LogRecord {
 
 /// Normalises a CRI timestamp to RFC 3339 UTC with nanoseconds.
 pub fn normalize_time(t: &str) -> String {
+    // Runtimes write UTC with a `Z`: already normalised (nanosecond digits kept as written).
+    if t.ends_with('Z') && t.len() >= 20 && t.as_bytes()[10] == b'T' {
+        return t.to_string();
+    }
     match chrono::DateTime::parse_from_rfc3339(t) {
         Ok(d) => d.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         Err(_) => t.to_string(),
@@ -180,6 +184,27 @@ pub fn log_message(message: &str) -> Value {
 }
 
 fn level_word(w: &str) -> Option<&'static str> {
+    // Lower-case into a stack buffer: no allocation per word (this runs for every log line).
+    let mut buf = [0u8; 16];
+    if w.is_empty() || w.len() > buf.len() {
+        return None;
+    }
+    for (d, c) in buf.iter_mut().zip(w.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    Some(match &buf[..w.len()] {
+        b"critical" | b"crit" | b"fatal" | b"panic" | b"emerg" | b"emergency" | b"alert" => "CRITICAL",
+        b"error" | b"err" | b"eror" | b"exception" => "ERROR",
+        b"warning" | b"warn" | b"wrn" => "WARNING",
+        b"info" | b"information" | b"inf" | b"notice" => "INFO",
+        b"debug" | b"dbg" => "DEBUG",
+        b"trace" | b"trc" => "TRACE",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+fn level_word_reference(w: &str) -> Option<&'static str> {
     Some(match w.to_ascii_lowercase().as_str() {
         "critical" | "crit" | "fatal" | "panic" | "emerg" | "emergency" | "alert" => "CRITICAL",
         "error" | "err" | "eror" | "exception" => "ERROR",
@@ -189,6 +214,50 @@ fn level_word(w: &str) -> Option<&'static str> {
         "trace" | "trc" => "TRACE",
         _ => return None,
     })
+}
+
+/// The level keys of a JSON log object; everything else is validated and skipped.
+#[derive(serde::Deserialize)]
+struct LevelKeys {
+    #[serde(default)]
+    level: Option<Value>,
+    #[serde(default)]
+    severity: Option<Value>,
+    #[serde(default)]
+    lvl: Option<Value>,
+}
+
+/// LogMessage and LogLevel without building the message as a value: returns the trimmed
+/// text when the message is a JSON object or array (to be written verbatim as the dynamic
+/// LogMessage; it has been validated), and the level as [`log_level`] would find it.
+pub fn classify_message(message: &str) -> (Option<&str>, &'static str) {
+    let t = message.trim();
+    if t.starts_with('{') && t.ends_with('}') {
+        if let Ok(k) = serde_json::from_str::<LevelKeys>(t) {
+            for v in [&k.level, &k.severity, &k.lvl] {
+                if let Some(Value::String(s)) = v {
+                    return (Some(t), level_word(s.trim()).unwrap_or("UNKNOWN"));
+                }
+            }
+            return (Some(t), "UNKNOWN");
+        }
+        // Rare: valid JSON the fast path refuses (a duplicated level key): the definition.
+        let v = log_message(message);
+        if !v.is_string() {
+            return (Some(t), log_level(&v));
+        }
+    } else if t.starts_with('[') && t.ends_with(']') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() {
+        return (Some(t), "UNKNOWN");
+    }
+    (None, text_level(message))
+}
+
+fn text_level(s: &str) -> &'static str {
+    let mut end = s.len().min(256);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].split(|c: char| !c.is_ascii_alphabetic()).find_map(level_word).unwrap_or("UNKNOWN")
 }
 
 /// LogLevel column: from a JSON `level` (or `severity`/`lvl`) key when present, else the
@@ -203,13 +272,7 @@ pub fn log_level(message: &Value) -> &'static str {
             }
             "UNKNOWN"
         }
-        Value::String(s) => {
-            let mut end = s.len().min(256);
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s[..end].split(|c: char| !c.is_ascii_alphabetic()).find_map(level_word).unwrap_or("UNKNOWN")
-        }
+        Value::String(s) => text_level(s),
         _ => "UNKNOWN",
     }
 }
@@ -272,5 +335,37 @@ mod tests {
         assert_eq!(log_level(&log_message("plain text")), "UNKNOWN");
         assert_eq!(log_message("{not json}"), Value::String("{not json}".into()));
         assert_eq!(log_level(&log_message(r#"{"msg":"no level"}"#)), "UNKNOWN");
+    }
+
+    /// The allocation-free path the tailer uses agrees with the value-based definition.
+    #[test]
+    fn fast_classification_matches_the_definition() {
+        for m in [
+            r#"{"level":"warn","msg":"x"}"#,
+            r#"  {"severity":"ERROR","n":[1,2,{"a":null}]}  "#,
+            r#"{"level":30,"lvl":"debug"}"#,
+            r#"{"msg":"no level"}"#,
+            r#"{"level":"info","level":"x"}"#,
+            r#"[1,"two",{"level":"info"}]"#,
+            "{not json}",
+            "[also not]",
+            "2026 ERROR failed to connect",
+            "INFO: no error here",
+            "plain text",
+            "Exception in thread main",
+            "überlong-word-without-level ünïcödé WARN",
+            "",
+        ] {
+            let v = log_message(m);
+            let (json, level) = classify_message(m);
+            assert_eq!(level, log_level(&v), "level of {m:?}");
+            match json {
+                Some(text) => assert_eq!(serde_json::from_str::<Value>(text).unwrap(), v, "{m:?}"),
+                None => assert_eq!(v, Value::String(m.to_string()), "{m:?}"),
+            }
+        }
+        for w in ["ERROR", "Warn", "information", "x", "errors", "CRITICAL", "trc"] {
+            assert_eq!(level_word(w), level_word_reference(w), "{w}");
+        }
     }
 }

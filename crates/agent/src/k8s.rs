@@ -1,10 +1,13 @@
-//! Kubernetes identity without an API server: pods from the kubelet's log layout
+//! Kubernetes identity: pods from the kubelet's log layout
 //! (`/var/log/pods/<namespace>_<pod>_<uid>/<container>/`), container ids from the
 //! `/var/log/containers/<pod>_<namespace>_<container>-<id>.log` symlinks, pod uid and
-//! container id from cgroup paths (cgroupfs and systemd drivers), and namespace filters.
+//! container id from cgroup paths (cgroupfs and systemd drivers), pod metadata (labels,
+//! annotations, images, container ids) from the API server in kubernetes mode
+//! ([`PodInfo`], see `kubeapi`), and the namespace + pod label filter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 /// A pod as identified by its log directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,65 @@ pub struct ContainerRef {
     pub name: String,
     /// Runtime container id (64 hex digits).
     pub id: String,
+}
+
+/// Pod metadata from the API server (kubernetes mode).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub name: String,
+    /// Pod uid.
+    pub uid: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Containers (spec order; init containers not included).
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// One container of a [`PodInfo`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Name from the pod spec.
+    pub name: String,
+    /// Runtime container id without the `containerd://` style prefix (empty until started).
+    pub id: String,
+    /// Image reference as in the status (or the spec before the container started).
+    pub image: String,
+    /// Image id (`…@sha256:…`), empty until pulled.
+    pub image_id: String,
+}
+
+impl PodInfo {
+    /// The container with this name.
+    pub fn container(&self, name: &str) -> Option<&ContainerInfo> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+/// An image reference split the way Container Insights reports it: `(repository, image,
+/// tag)` where the repository is the registry host (empty for Docker Hub short names), the
+/// image the path without registry and tag, and the tag `latest` when none is given.
+/// `docker.io/library/nginx:1.27` → `("docker.io", "library/nginx", "1.27")`.
+pub fn split_image(reference: &str) -> (String, String, String) {
+    let no_digest = reference.split('@').next().unwrap_or("");
+    let (path, tag) = match no_digest.rfind(':') {
+        Some(i) if !no_digest[i..].contains('/') => (&no_digest[..i], &no_digest[i + 1..]),
+        _ => (no_digest, "latest"),
+    };
+    let (repo, image) = match path.split_once('/') {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (first, rest),
+        _ => ("", path),
+    };
+    (repo.to_string(), image.to_string(), tag.to_string())
+}
+
+/// The digest part of an image id (`docker.io/x@sha256:ab…` → `sha256:ab…`).
+pub fn image_digest(image_id: &str) -> &str {
+    image_id.rsplit_once('@').map(|(_, d)| d).unwrap_or(image_id)
 }
 
 /// Parses a pod log directory name `<namespace>_<pod>_<uid>`.
@@ -91,13 +153,16 @@ pub fn is_kube_ancestor(path: &str) -> bool {
     in_kube && ids_from_cgroup_path(path).1.is_none()
 }
 
-/// Index of the node's pods and containers, rebuilt from the log layout.
+/// Index of the node's pods and containers, rebuilt from the log layout and, in
+/// kubernetes mode, completed with the API server's pod list ([`ContainerIndex::add_pods`]).
 #[derive(Debug, Clone, Default)]
 pub struct ContainerIndex {
     pods_by_uid: HashMap<String, PodRef>,
     by_id: HashMap<String, ContainerRef>,
     /// (namespace, pod, container) → container id.
     id_by_name: HashMap<(String, String, String), String>,
+    /// Pod metadata by uid (kubernetes mode).
+    meta: HashMap<String, Arc<PodInfo>>,
 }
 
 impl ContainerIndex {
@@ -130,6 +195,33 @@ impl ContainerIndex {
         idx
     }
 
+    /// Adds the API server's view of the node's pods: their metadata, and container ids →
+    /// names (this is how a cgroup path maps to a pod and container name).
+    pub fn add_pods(&mut self, pods: &[Arc<PodInfo>]) {
+        for p in pods {
+            let pod_ref = PodRef { namespace: p.namespace.clone(), name: p.name.clone(), uid: p.uid.clone() };
+            self.pods_by_uid.insert(p.uid.clone(), pod_ref.clone());
+            for c in p.containers.iter().filter(|c| is_container_id(&c.id)) {
+                self.id_by_name.insert((p.namespace.clone(), p.name.clone(), c.name.clone()), c.id.clone());
+                self.by_id.insert(
+                    c.id.clone(),
+                    ContainerRef { pod: pod_ref.clone(), name: c.name.clone(), id: c.id.clone() },
+                );
+            }
+            self.meta.insert(p.uid.clone(), p.clone());
+        }
+    }
+
+    /// API-server metadata of the pod with this uid (kubernetes mode only).
+    pub fn pod_info(&self, uid: &str) -> Option<&PodInfo> {
+        self.meta.get(uid).map(Arc::as_ref)
+    }
+
+    /// The labels of a pod, when its metadata is known.
+    pub fn labels(&self, uid: &str) -> Option<&BTreeMap<String, String>> {
+        self.pod_info(uid).map(|p| &p.labels)
+    }
+
     /// The pod with this uid.
     pub fn pod(&self, uid: &str) -> Option<&PodRef> {
         self.pods_by_uid.get(uid)
@@ -146,9 +238,11 @@ impl ContainerIndex {
     }
 }
 
-/// Include/exclude filter on Kubernetes namespaces. Patterns are exact names or a prefix
-/// followed by `*`. Items without a namespace (host cgroups, host processes, node metrics)
-/// always pass.
+/// Include/exclude filter on Kubernetes namespaces and pod labels. Namespace patterns are
+/// exact names or a prefix followed by `*`; label selectors are `key=value` or `key` (the
+/// label exists). Exclusions win over inclusions. Items without a namespace (host cgroups,
+/// host processes, node metrics) always pass. Label rules need pod metadata (kubernetes
+/// mode): a pod whose labels are not known yet is not collected until they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NamespaceFilter {
     /// When non-empty, only these namespaces are collected.
@@ -157,6 +251,12 @@ pub struct NamespaceFilter {
     /// These namespaces are never collected (wins over include).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// When non-empty, only pods with one of these labels are collected.
+    #[serde(default)]
+    pub include_labels: Vec<String>,
+    /// Pods with any of these labels are never collected.
+    #[serde(default)]
+    pub exclude_labels: Vec<String>,
 }
 
 fn matches(pattern: &str, ns: &str) -> bool {
@@ -166,14 +266,53 @@ fn matches(pattern: &str, ns: &str) -> bool {
     }
 }
 
+fn label_matches(selector: &str, labels: &BTreeMap<String, String>) -> bool {
+    match selector.split_once('=') {
+        Some((k, v)) => labels.get(k.trim()).is_some_and(|have| have == v.trim()),
+        None => labels.contains_key(selector.trim()),
+    }
+}
+
 impl NamespaceFilter {
-    /// Whether an item in namespace `ns` (None = not in Kubernetes) is collected.
+    /// Whether an item in namespace `ns` (None = not in Kubernetes) passes the namespace
+    /// rules (label rules are checked by [`allows_pod`](Self::allows_pod)).
     pub fn allows(&self, ns: Option<&str>) -> bool {
         let Some(ns) = ns else { return true };
         if self.exclude.iter().any(|p| matches(p, ns)) {
             return false;
         }
         self.include.is_empty() || self.include.iter().any(|p| matches(p, ns))
+    }
+
+    /// True when label selectors are configured.
+    pub fn has_label_rules(&self) -> bool {
+        !self.include_labels.is_empty() || !self.exclude_labels.is_empty()
+    }
+
+    /// Whether a pod in `ns` with `labels` (None = metadata not known) is collected.
+    pub fn allows_pod(&self, ns: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
+        if !self.allows(Some(ns)) {
+            return false;
+        }
+        if !self.has_label_rules() {
+            return true;
+        }
+        let Some(labels) = labels else { return false };
+        if self.exclude_labels.iter().any(|s| label_matches(s, labels)) {
+            return false;
+        }
+        self.include_labels.is_empty() || self.include_labels.iter().any(|s| label_matches(s, labels))
+    }
+
+    /// Checks the selector syntax.
+    pub fn validate(&self) -> Result<(), String> {
+        for s in self.include_labels.iter().chain(&self.exclude_labels) {
+            let key = s.split_once('=').map(|(k, _)| k).unwrap_or(s).trim();
+            if key.is_empty() || s.contains("!=") || s.contains("==") {
+                return Err(format!("label selector `{s}`: use key=value or key"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -217,12 +356,69 @@ mod tests {
 
     #[test]
     fn namespace_filter() {
-        let f = NamespaceFilter { include: vec!["prod".into(), "team-*".into()], exclude: vec!["team-secret".into()] };
+        let f = NamespaceFilter {
+            include: vec!["prod".into(), "team-*".into()],
+            exclude: vec!["team-secret".into()],
+            ..Default::default()
+        };
         assert!(f.allows(Some("prod")));
         assert!(f.allows(Some("team-a")));
         assert!(!f.allows(Some("team-secret")));
         assert!(!f.allows(Some("kube-system")));
         assert!(f.allows(None));
         assert!(NamespaceFilter::default().allows(Some("anything")));
+    }
+
+    #[test]
+    fn label_filter() {
+        let labels: BTreeMap<String, String> =
+            [("app".to_string(), "web".to_string()), ("tier".to_string(), "front".to_string())].into();
+        let batch: BTreeMap<String, String> = [("app".to_string(), "batch".to_string())].into();
+        let f = NamespaceFilter {
+            include: vec!["prod".into()],
+            exclude_labels: vec!["app=batch".into()],
+            include_labels: vec!["tier".into(), "app=batch".into()],
+            ..Default::default()
+        };
+        assert!(f.allows_pod("prod", Some(&labels)));
+        assert!(!f.allows_pod("prod", Some(&batch)), "exclude wins over include");
+        assert!(!f.allows_pod("dev", Some(&labels)), "namespace rules still apply");
+        assert!(!f.allows_pod("prod", None), "unknown labels are not collected while label rules exist");
+        assert!(NamespaceFilter::default().allows_pod("prod", None));
+        assert!(f.validate().is_ok());
+        let bad = NamespaceFilter { include_labels: vec!["app!=x".into()], ..Default::default() };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn images_and_metadata_index() {
+        assert_eq!(
+            split_image("docker.io/library/nginx:1.27"),
+            ("docker.io".into(), "library/nginx".into(), "1.27".into())
+        );
+        assert_eq!(split_image("nginx"), ("".into(), "nginx".into(), "latest".into()));
+        assert_eq!(
+            split_image("localhost:5000/team/app@sha256:abcd"),
+            ("localhost:5000".into(), "team/app".into(), "latest".into())
+        );
+        assert_eq!(image_digest("docker.io/library/nginx@sha256:ab12"), "sha256:ab12");
+        let mut idx = ContainerIndex::default();
+        let info = PodInfo {
+            namespace: "prod".into(),
+            name: "web-1".into(),
+            uid: UID.into(),
+            labels: [("app".to_string(), "web".to_string())].into(),
+            containers: vec![
+                ContainerInfo { name: "app".into(), id: ID.into(), image: "nginx:1".into(), image_id: String::new() },
+                ContainerInfo { name: "pending".into(), ..Default::default() },
+            ],
+            ..Default::default()
+        };
+        idx.add_pods(&[Arc::new(info)]);
+        let c = idx.container(ID).unwrap();
+        assert_eq!((c.name.as_str(), c.pod.name.as_str()), ("app", "web-1"));
+        assert_eq!(idx.container_id("prod", "web-1", "app"), Some(ID));
+        assert_eq!(idx.labels(UID).unwrap()["app"], "web");
+        assert_eq!(idx.pod(UID).unwrap().namespace, "prod");
     }
 }

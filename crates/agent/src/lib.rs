@@ -15,6 +15,10 @@
 //! - bad input (non-CRI lines, corrupt gzip, vanished cgroups) is skipped and counted,
 //!   never a panic.
 //!
+//! Kubernetes mode (`kubernetes` feature, on by default) adds the node's pods from the API
+//! server ([`kubeapi`]): pod metadata on rows, label filters, and the `KubePodInventory` /
+//! `ContainerInventory` tables.
+//!
 //! Start reading at [`agent::run`] (the loop), then [`metrics`], [`logs`] and [`spool`].
 
 pub mod agent;
@@ -24,6 +28,8 @@ pub mod config;
 pub mod cri;
 pub mod error;
 pub mod k8s;
+#[cfg(feature = "kubernetes")]
+pub mod kubeapi;
 pub mod logs;
 pub mod metrics;
 pub mod output;

@@ -20,11 +20,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
-
 use crate::checkpoint::{FileId, HEAD_BYTES, StreamPos};
 use crate::cri::{self, Joiner, LogRecord};
-use crate::k8s::{ContainerIndex, NamespaceFilter, parse_pod_dir};
+use crate::k8s::{ContainerIndex, NamespaceFilter, PodInfo, parse_pod_dir, split_image};
+use crate::output::RawRows;
 use crate::util::fnv1a64;
 
 /// Tailer settings.
@@ -62,7 +61,7 @@ impl LogConfig {
 #[derive(Debug, Default)]
 pub struct PollResult {
     /// ContainerLogV2 rows, in file order per stream.
-    pub rows: Vec<Value>,
+    pub rows: RawRows,
     /// Proposed stream positions (commit them once `rows` are shipped).
     pub positions: BTreeMap<String, StreamPos>,
     /// True when the per-poll budget ran out: poll again soon.
@@ -225,7 +224,7 @@ impl LogTailer {
         self.committed = positions;
     }
 
-    fn scan(&self) -> Vec<StreamMeta> {
+    fn scan(&self, index: &ContainerIndex) -> Vec<StreamMeta> {
         let mut out = Vec::new();
         let Ok(rd) = std::fs::read_dir(&self.cfg.pods_dir) else {
             return out;
@@ -236,7 +235,9 @@ impl LogTailer {
             let Some(pod) = pe.file_name().to_str().and_then(parse_pod_dir) else {
                 continue;
             };
-            if !self.cfg.filter.allows(Some(&pod.namespace)) {
+            // A pod the filter refuses (or whose labels are not known yet while label rules
+            // exist) is not read at all: its position stays, so nothing is skipped for good.
+            if !self.cfg.filter.allows_pod(&pod.namespace, index.labels(&pod.uid)) {
                 continue;
             }
             let Ok(crd) = std::fs::read_dir(pe.path()) else {
@@ -275,13 +276,13 @@ impl LogTailer {
     pub fn poll(&mut self, node: &str, index: &ContainerIndex) -> PollResult {
         let mut res = PollResult::default();
         let mut budget = Budget { bytes: self.cfg.max_bytes_per_poll, lines: self.cfg.max_lines_per_poll };
-        let streams = self.scan();
+        let streams = self.scan(index);
         for meta in &streams {
             let key = meta.active.display().to_string();
             let mut pos = self.committed.get(&key).cloned().unwrap_or_default();
             let container_id =
                 index.container_id(&meta.namespace, &meta.pod, &meta.container).unwrap_or("").to_string();
-            let ctx = RowCtx { node, meta, container_id: &container_id };
+            let ctx = RowCtx { node, meta, container_id: &container_id, pod: index.pod_info(&meta.uid) };
             if budget.bytes > 0 && budget.lines > 0 {
                 self.process_stream(&ctx, &mut pos, &mut res, &mut budget);
             } else {
@@ -504,7 +505,7 @@ impl LogTailer {
             }
             b.tokens -= 1.0;
         }
-        res.rows.push(ctx.row(rec));
+        res.rows.push_with(|out| ctx.write_row(&rec, out));
     }
 }
 
@@ -512,33 +513,79 @@ struct RowCtx<'a> {
     node: &'a str,
     meta: &'a StreamMeta,
     container_id: &'a str,
+    pod: Option<&'a PodInfo>,
+}
+
+/// Appends `s` as a JSON string.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 impl RowCtx<'_> {
-    fn row(&self, rec: LogRecord) -> Value {
-        let message = cri::log_message(&rec.message);
-        let level = cri::log_level(&message);
-        json!({
-            "TimeGenerated": rec.time,
-            "Computer": self.node,
-            "ContainerId": self.container_id,
-            "ContainerName": self.meta.container,
-            "PodName": self.meta.pod,
-            "PodNamespace": self.meta.namespace,
-            "LogMessage": message,
-            "LogSource": rec.stream.as_str(),
-            "LogLevel": level,
-            "KubernetesMetadata": {"podUid": self.meta.uid},
-        })
+    /// Writes one ContainerLogV2 row's members straight into `out` (no intermediate value:
+    /// this runs for every log line).
+    fn write_row(&self, rec: &LogRecord, out: &mut Vec<u8>) {
+        let (json, level) = cri::classify_message(&rec.message);
+        out.extend_from_slice(b"\"TimeGenerated\":");
+        json_str(out, &rec.time);
+        out.extend_from_slice(b",\"Computer\":");
+        json_str(out, self.node);
+        out.extend_from_slice(b",\"ContainerId\":");
+        json_str(out, self.container_id);
+        out.extend_from_slice(b",\"ContainerName\":");
+        json_str(out, &self.meta.container);
+        out.extend_from_slice(b",\"PodName\":");
+        json_str(out, &self.meta.pod);
+        out.extend_from_slice(b",\"PodNamespace\":");
+        json_str(out, &self.meta.namespace);
+        out.extend_from_slice(b",\"LogMessage\":");
+        match json {
+            // Validated JSON: written verbatim as the dynamic value.
+            Some(text) => out.extend_from_slice(text.as_bytes()),
+            None => json_str(out, &rec.message),
+        }
+        out.extend_from_slice(b",\"LogSource\":\"");
+        out.extend_from_slice(rec.stream.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"LogLevel\":\"");
+        out.extend_from_slice(level.as_bytes());
+        out.extend_from_slice(b"\",\"KubernetesMetadata\":");
+        self.write_kubernetes_metadata(out);
+    }
+
+    /// `KubernetesMetadata`: the pod uid, plus labels, annotations and image facts when the
+    /// pod's metadata is known (kubernetes mode).
+    fn write_kubernetes_metadata(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"podUid\":");
+        json_str(out, &self.meta.uid);
+        if let Some(p) = self.pod {
+            out.extend_from_slice(b",\"podLabels\":");
+            let _ = serde_json::to_writer(&mut *out, &p.labels);
+            out.extend_from_slice(b",\"podAnnotations\":");
+            let _ = serde_json::to_writer(&mut *out, &p.annotations);
+            if let Some(c) = p.container(&self.meta.container) {
+                let (repo, _, tag) = split_image(&c.image);
+                for (k, v) in
+                    [("image", c.image.as_str()), ("imageID", &c.image_id), ("imageRepo", &repo), ("imageTag", &tag)]
+                {
+                    out.push(b',');
+                    json_str(out, k);
+                    out.push(b':');
+                    json_str(out, v);
+                }
+            }
+        }
+        out.push(b'}');
     }
 }
 
 /// Reads up to `max` bytes from `offset`. `Ok(None)` when the file is shorter than `offset`.
 /// The flag is true when the end of the file was reached.
 fn read_chunk(f: &Opened, offset: u64, max: usize) -> std::io::Result<Option<(Vec<u8>, bool)>> {
-    let mut buf = Vec::new();
+    let mut buf;
     let mut file = &f.file;
     if f.gz {
+        buf = Vec::with_capacity(max.min(64 << 10));
         file.seek(SeekFrom::Start(0))?;
         let mut d = flate2::read::GzDecoder::new(file);
         let skipped = std::io::copy(&mut (&mut d).take(offset), &mut std::io::sink())?;
@@ -551,6 +598,8 @@ fn read_chunk(f: &Opened, offset: u64, max: usize) -> std::io::Result<Option<(Ve
         if len < offset {
             return Ok(None);
         }
+        // Sized up front (plus one byte to see the end): no regrowth while reading.
+        buf = Vec::with_capacity(((len - offset) as usize).min(max) + 1);
         file.seek(SeekFrom::Start(offset))?;
         file.take(max as u64).read_to_end(&mut buf)?;
     }

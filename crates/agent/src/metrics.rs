@@ -58,6 +58,8 @@ pub struct MetricsCollector {
 struct Target {
     instance: String,
     namespace: Option<String>,
+    /// Pod labels when known (kubernetes mode), for label filters.
+    labels: Option<std::collections::BTreeMap<String, String>>,
     pod_uid: String,
     container: String,
 }
@@ -77,6 +79,7 @@ fn target_for(path: &str, ident: &Identity, index: &ContainerIndex) -> Option<Ta
             Some(Target {
                 instance: format!("{}/{}/{}", ident.cluster_id, pod_uid, container),
                 namespace,
+                labels: index.labels(&pod_uid).cloned(),
                 pod_uid,
                 container,
             })
@@ -86,6 +89,7 @@ fn target_for(path: &str, ident: &Identity, index: &ContainerIndex) -> Option<Ta
             Some(Target {
                 instance: format!("{}/host/{}", ident.cluster_id, name),
                 namespace: None,
+                labels: None,
                 pod_uid: "host".into(),
                 container: name,
             })
@@ -211,7 +215,13 @@ impl MetricsCollector {
             let Some(target) = target_for(&group, ident, index) else {
                 continue;
             };
-            if !filter.allows(target.namespace.as_deref()) {
+            let allowed = match target.namespace.as_deref() {
+                Some(ns) => filter.allows_pod(ns, target.labels.as_ref()),
+                // A container of no known pod: namespace rules cannot apply; label rules
+                // (which need the pod) exclude it.
+                None => target.pod_uid == "host" || !filter.has_label_rules(),
+            };
+            if !allowed {
                 continue;
             }
             let sample = layout.sample(&group);

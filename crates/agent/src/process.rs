@@ -98,7 +98,9 @@ pub fn describe(proc_root: &Path, pid: u32, node: &str, index: &ContainerIndex) 
         container: known.map(|c| c.name.clone()),
         pod: known.map(|c| c.pod.name.clone()),
         namespace: known.map(|c| c.pod.namespace.clone()),
-        image: None,
+        image: known
+            .and_then(|c| index.pod_info(&c.pod.uid)?.container(&c.name).map(|ci| ci.image.clone()))
+            .filter(|i| !i.is_empty()),
         parent_exe,
         container_id,
     })
@@ -118,7 +120,16 @@ impl Emitter {
             describe(&self.cfg.proc_root, pid, &self.cfg.node, &idx)
         };
         let Some(ev) = ev else { return };
-        if !self.cfg.filter.allows(ev.namespace.as_deref()) {
+        let allowed = {
+            let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+            match (ev.namespace.as_deref(), ev.container_id.as_deref().and_then(|id| idx.container(id))) {
+                (Some(ns), Some(c)) => self.cfg.filter.allows_pod(ns, idx.labels(&c.pod.uid)),
+                (Some(ns), None) => self.cfg.filter.allows_pod(ns, None),
+                // Host processes pass; a container process of no known pod fails label rules.
+                (None, _) => ev.container_id.is_none() || !self.cfg.filter.has_label_rules(),
+            }
+        };
+        if !allowed {
             return;
         }
         self.stats.add("process_events", 1);

@@ -1,6 +1,12 @@
 //! The agent's own counters and the `/metrics` endpoint (Prometheus text format 0.0.4)
 //! served by a tiny std `TcpListener` responder: rows collected/sent/dropped per table,
-//! buffer bytes and segments, log and process-event counters, own CPU seconds and RSS.
+//! buffer bytes, segments and rows, log and process-event counters, own CPU seconds and RSS.
+//!
+//! Accounting invariant for the HTTP output: every change to the buffer updates the row
+//! counters and the buffer gauges under one lock ([`Stats::buffered`],
+//! [`Stats::unbuffered`]), so any scrape sees, per table,
+//! `collected == sent + dropped + buffer_rows` (rows buffered by an earlier run count in
+//! `buffer_rows` only).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,6 +27,16 @@ struct Inner {
     counters: BTreeMap<&'static str, u64>,
     buffer_bytes: u64,
     buffer_segments: u64,
+    buffer_rows: BTreeMap<String, u64>,
+}
+
+/// How a buffered batch left the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Accepted by the server.
+    Sent,
+    /// Dropped for this reason (`rejected_400`, `unreadable`, ...).
+    Dropped(&'a str),
 }
 
 /// Shared counters (cheap to update from every thread).
@@ -38,6 +54,7 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     ("process_events", "Process exec events observed."),
     ("process_events_dropped", "Process events dropped (queue full or kernel buffer overrun)."),
     ("ship_retries", "Failed delivery attempts that will be retried."),
+    ("pod_list_errors", "Failed pod list calls to the Kubernetes API (kubernetes mode)."),
 ];
 
 impl Stats {
@@ -67,11 +84,61 @@ impl Stats {
         }
     }
 
-    /// Sets the buffer gauges.
-    pub fn set_buffer(&self, bytes: u64, segments: u64) {
+    /// Rows written straight to a stdout or file output: collected and sent at once.
+    pub fn written(&self, table: &str, n: u64) {
+        let mut g = self.lock();
+        *g.collected.entry(table.to_string()).or_default() += n;
+        *g.sent.entry(table.to_string()).or_default() += n;
+    }
+
+    /// Sets the buffer gauges from what an opened buffer directory holds (rows from an
+    /// earlier run: not counted as collected by this one).
+    pub fn set_buffer(&self, bytes: u64, segments: u64, rows: BTreeMap<String, u64>) {
         let mut g = self.lock();
         g.buffer_bytes = bytes;
         g.buffer_segments = segments;
+        g.buffer_rows = rows;
+    }
+
+    /// A batch of `rows` rows of `table` entered the buffer and the `evicted` (table, rows)
+    /// batches were deleted to make room; `bytes`/`segments` are the new buffer totals.
+    /// One lock: a scrape never sees the new rows without the drops they caused.
+    pub fn buffered(&self, table: &str, rows: u64, evicted: &[(String, u64)], bytes: u64, segments: u64) {
+        let mut g = self.lock();
+        *g.collected.entry(table.to_string()).or_default() += rows;
+        *g.buffer_rows.entry(table.to_string()).or_default() += rows;
+        for (t, n) in evicted {
+            *g.dropped.entry((t.clone(), "buffer_full".to_string())).or_default() += n;
+            let b = g.buffer_rows.entry(t.clone()).or_default();
+            *b = b.saturating_sub(*n);
+        }
+        g.buffer_bytes = bytes;
+        g.buffer_segments = segments;
+    }
+
+    /// A batch left the buffer (delivered or dropped); `bytes`/`segments` are the new totals.
+    pub fn unbuffered(&self, table: &str, rows: u64, outcome: Outcome<'_>, bytes: u64, segments: u64) {
+        let mut g = self.lock();
+        let b = g.buffer_rows.entry(table.to_string()).or_default();
+        *b = b.saturating_sub(rows);
+        match outcome {
+            Outcome::Sent => *g.sent.entry(table.to_string()).or_default() += rows,
+            Outcome::Dropped(reason) => {
+                *g.dropped.entry((table.to_string(), reason.to_string())).or_default() += rows;
+            }
+        }
+        g.buffer_bytes = bytes;
+        g.buffer_segments = segments;
+    }
+
+    /// Rows collected for a table.
+    pub fn collected_total(&self, table: &str) -> u64 {
+        self.lock().collected.get(table).copied().unwrap_or(0)
+    }
+
+    /// Rows waiting in the buffer for a table.
+    pub fn buffer_rows(&self, table: &str) -> u64 {
+        self.lock().buffer_rows.get(table).copied().unwrap_or(0)
     }
 
     /// Rows dropped for a table, all reasons.
@@ -120,6 +187,11 @@ impl Stats {
         let _ = writeln!(s, "# HELP keelwatch_agent_buffer_segments Batches in the on-disk buffer.");
         let _ = writeln!(s, "# TYPE keelwatch_agent_buffer_segments gauge");
         let _ = writeln!(s, "keelwatch_agent_buffer_segments {}", g.buffer_segments);
+        let _ = writeln!(s, "# HELP keelwatch_agent_buffer_rows Rows in the on-disk buffer, by table.");
+        let _ = writeln!(s, "# TYPE keelwatch_agent_buffer_rows gauge");
+        for (t, v) in &g.buffer_rows {
+            let _ = writeln!(s, "keelwatch_agent_buffer_rows{{table=\"{}\"}} {v}", esc(t));
+        }
         drop(g);
         let (cpu, rss) = crate::procfs::self_usage();
         let _ = writeln!(s, "# HELP process_cpu_seconds_total Agent user and system CPU time.");
@@ -197,10 +269,12 @@ mod tests {
     #[test]
     fn serves_metrics() {
         let stats = Arc::new(Stats::default());
-        stats.collected("Perf", 5);
-        stats.sent("Perf", 4);
-        stats.dropped("Perf", "buffer_full", 1);
-        stats.set_buffer(123, 2);
+        stats.buffered("Perf", 5, &[], 100, 1);
+        stats.buffered("Perf", 2, &[("Perf".to_string(), 1)], 123, 2);
+        stats.unbuffered("Perf", 4, Outcome::Sent, 50, 1);
+        assert_eq!(stats.collected_total("Perf"), 7);
+        assert_eq!(stats.buffer_rows("Perf"), 2);
+        assert_eq!(stats.collected_total("Perf"), stats.sent_total("Perf") + stats.dropped_total("Perf") + 2);
         let stop = Arc::new(AtomicBool::new(false));
         let addr = serve("127.0.0.1:0", stats.clone(), stop.clone()).unwrap();
         let mut c = TcpStream::connect(addr).unwrap();
@@ -208,9 +282,10 @@ mod tests {
         let mut out = String::new();
         c.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-        assert!(out.contains("keelwatch_agent_rows_collected_total{table=\"Perf\"} 5"));
+        assert!(out.contains("keelwatch_agent_rows_collected_total{table=\"Perf\"} 7"));
         assert!(out.contains("keelwatch_agent_rows_dropped_total{table=\"Perf\",reason=\"buffer_full\"} 1"));
-        assert!(out.contains("keelwatch_agent_buffer_bytes 123"));
+        assert!(out.contains("keelwatch_agent_buffer_bytes 50"));
+        assert!(out.contains("keelwatch_agent_buffer_rows{table=\"Perf\"} 2"));
         assert!(out.contains("process_resident_memory_bytes "));
         let mut c = TcpStream::connect(addr).unwrap();
         c.write_all(b"GET /nope HTTP/1.1\r\n\r\n").unwrap();

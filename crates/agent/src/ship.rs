@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{AgentError, Result};
-use crate::selfmetrics::Stats;
+use crate::selfmetrics::{Outcome, Stats};
 use crate::spool::{Segment, Spool};
 use crate::util::Jitter;
 
@@ -160,7 +160,7 @@ fn sender_loop(spool: &Spool, shipper: &Shipper, stats: &Stats, stop: &AtomicBoo
         let Some(seg) = spool.next(Duration::from_millis(500), stop) else {
             continue;
         };
-        let wait = deliver(spool, shipper, stats, &seg);
+        let wait = deliver(spool, shipper, &seg);
         match wait {
             None => failures = 0,
             Some(retry_after) => {
@@ -180,27 +180,24 @@ fn sender_loop(spool: &Spool, shipper: &Shipper, stats: &Stats, stop: &AtomicBoo
 }
 
 /// Delivers one segment; `None` on success or permanent rejection, `Some(wait)` to retry.
-fn deliver(spool: &Spool, shipper: &Shipper, stats: &Stats, seg: &Segment) -> Option<Option<Duration>> {
+fn deliver(spool: &Spool, shipper: &Shipper, seg: &Segment) -> Option<Option<Duration>> {
     let body = match spool.body(seg) {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "dropping unreadable buffer segment");
-            stats.dropped(&seg.table, "unreadable", seg.rows);
-            spool.remove(seg.seq);
+            spool.complete(seg.seq, Outcome::Dropped("unreadable"));
             return None;
         }
     };
     let batch_id = format!("{}-{}", shipper.target.agent_id, seg.seq);
     match shipper.send(&seg.table, &batch_id, &body) {
         Attempt::Delivered => {
-            stats.sent(&seg.table, seg.rows);
-            spool.remove(seg.seq);
+            spool.complete(seg.seq, Outcome::Sent);
             None
         }
         Attempt::Rejected(status, msg) => {
             tracing::error!(table = %seg.table, rows = seg.rows, "batch rejected, dropping it: {msg}");
-            stats.dropped(&seg.table, &format!("rejected_{status}"), seg.rows);
-            spool.remove(seg.seq);
+            spool.complete(seg.seq, Outcome::Dropped(&format!("rejected_{status}")));
             None
         }
         Attempt::Retry(after, msg) => {

@@ -7,9 +7,15 @@
 //! checkpoint that covers it: after a crash the newest such checkpoint wins over the
 //! checkpoint file, so lines are neither lost nor read twice.
 //!
-//! Invariants: total bytes ≤ max_bytes except for the newest segment; when over, the oldest
-//! segments not in flight are deleted and their rows counted as dropped (`buffer_full`).
-//! Segments are handed to the sender oldest first, one at a time.
+//! Invariants:
+//! - a segment holds at most [`Spool::max_segment_bytes`] of rows (an eighth of the bound,
+//!   at most 6 MiB), so eviction is fine-grained and the bound is strict: after every append
+//!   the total is ≤ max_bytes (the in-flight segment and the new one are never evicted, and
+//!   together they are at most a quarter of the bound);
+//! - when over, the oldest segments not in flight are deleted and their rows counted as
+//!   dropped (`buffer_full`) — in the same [`Stats`] update that counts the new rows as
+//!   collected, so `collected == sent + dropped + buffered` holds at every scrape;
+//! - segments are handed to the sender oldest first, one at a time.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -22,7 +28,10 @@ use serde_json::{Value, json};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{AgentError, Result};
-use crate::selfmetrics::Stats;
+use crate::selfmetrics::{Outcome, Stats};
+
+/// Largest segment body (the ingestion API refuses bodies over 8 MiB).
+pub const MAX_SEGMENT_BYTES: usize = 6 << 20;
 
 /// Metadata of one buffered batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +121,11 @@ impl Spool {
                 break;
             }
         }
-        stats.set_buffer(st.total, st.segs.len() as u64);
+        let mut rows: BTreeMap<String, u64> = BTreeMap::new();
+        for seg in st.segs.values() {
+            *rows.entry(seg.table.clone()).or_default() += seg.rows;
+        }
+        stats.set_buffer(st.total, st.segs.len() as u64, rows);
         Ok((
             Arc::new(Spool { dir: dir.to_path_buf(), max_bytes, state: Mutex::new(st), cond: Condvar::new(), stats }),
             newest_cp,
@@ -136,47 +149,50 @@ impl Spool {
         s
     }
 
-    /// Durably appends a batch under a reserved `seq`, then enforces the size bound.
-    pub fn append(&self, seq: u64, table: &str, rows: &[Value], checkpoint: Option<&Checkpoint>) -> Result<()> {
+    /// The largest NDJSON body one segment may hold: an eighth of the buffer bound, at
+    /// least 4 KiB and at most [`MAX_SEGMENT_BYTES`].
+    pub fn max_segment_bytes(&self) -> usize {
+        usize::try_from(self.max_bytes / 8).unwrap_or(usize::MAX).clamp(4 << 10, MAX_SEGMENT_BYTES)
+    }
+
+    /// Durably appends a batch under a reserved `seq`: `body` is `rows` NDJSON lines (each
+    /// ending in `\n`). Then enforces the size bound, deleting the oldest segments.
+    pub fn append(&self, seq: u64, table: &str, body: &[u8], rows: u64, checkpoint: Option<&Checkpoint>) -> Result<()> {
         let path = seg_path(&self.dir, seq);
         let tmp = path.with_extension("tmp");
-        let mut body = Vec::with_capacity(rows.len() * 256);
         let header = json!({
             "keelwatch_segment": 1,
             "table": table,
-            "rows": rows.len(),
+            "rows": rows,
             "checkpoint": checkpoint,
         });
-        serde_json::to_writer(&mut body, &header)
+        let mut head = serde_json::to_vec(&header)
             .map_err(|e| AgentError::Output { target: self.dir.display().to_string(), detail: e.to_string() })?;
-        body.push(b'\n');
-        for r in rows {
-            let _ = serde_json::to_writer(&mut body, r);
-            body.push(b'\n');
-        }
+        head.push(b'\n');
         let mut f = std::fs::File::create(&tmp).map_err(|e| AgentError::io("create", &tmp, e))?;
-        f.write_all(&body).map_err(|e| AgentError::io("write", &tmp, e))?;
+        f.write_all(&head).and_then(|_| f.write_all(body)).map_err(|e| AgentError::io("write", &tmp, e))?;
         f.sync_data().map_err(|e| AgentError::io("fsync", &tmp, e))?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(|e| AgentError::io("rename into place", &path, e))?;
         if let Ok(d) = std::fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
+        let bytes = (head.len() + body.len()) as u64;
         let mut st = self.lock();
-        st.total += body.len() as u64;
-        st.segs
-            .insert(seq, Segment { seq, table: table.to_string(), rows: rows.len() as u64, bytes: body.len() as u64 });
+        st.total += bytes;
+        st.segs.insert(seq, Segment { seq, table: table.to_string(), rows, bytes });
+        let mut evicted = Vec::new();
         while st.total > self.max_bytes {
             let victim = st.segs.keys().copied().find(|s| Some(*s) != st.in_flight && *s != seq);
             let Some(v) = victim else { break };
             if let Some(seg) = st.segs.remove(&v) {
                 st.total -= seg.bytes;
                 let _ = std::fs::remove_file(seg_path(&self.dir, v));
-                self.stats.dropped(&seg.table, "buffer_full", seg.rows);
                 tracing::warn!(table = %seg.table, rows = seg.rows, "buffer full: dropped the oldest batch");
+                evicted.push((seg.table, seg.rows));
             }
         }
-        self.stats.set_buffer(st.total, st.segs.len() as u64);
+        self.stats.buffered(table, rows, &evicted, st.total, st.segs.len() as u64);
         drop(st);
         self.cond.notify_all();
         Ok(())
@@ -204,8 +220,8 @@ impl Spool {
         Ok(bytes[start..].to_vec())
     }
 
-    /// Removes a delivered (or permanently rejected) segment.
-    pub fn remove(&self, seq: u64) {
+    /// Removes a delivered (or permanently rejected) segment and accounts for its rows.
+    pub fn complete(&self, seq: u64, outcome: Outcome<'_>) {
         let mut st = self.lock();
         if st.in_flight == Some(seq) {
             st.in_flight = None;
@@ -213,8 +229,8 @@ impl Spool {
         if let Some(seg) = st.segs.remove(&seq) {
             st.total -= seg.bytes;
             let _ = std::fs::remove_file(seg_path(&self.dir, seq));
+            self.stats.unbuffered(&seg.table, seg.rows, outcome, st.total, st.segs.len() as u64);
         }
-        self.stats.set_buffer(st.total, st.segs.len() as u64);
         drop(st);
         self.cond.notify_all();
     }
@@ -256,6 +272,15 @@ impl Spool {
 mod tests {
     use super::*;
 
+    fn ndjson(rows: &[Value]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for r in rows {
+            serde_json::to_writer(&mut b, r).unwrap();
+            b.push(b'\n');
+        }
+        b
+    }
+
     #[test]
     fn bounded_and_recovers_checkpoint() {
         let t = tempfile::tempdir().unwrap();
@@ -263,28 +288,79 @@ mod tests {
         let (sp, cp) = Spool::open(t.path(), 2000, stats.clone()).unwrap();
         assert!(cp.is_none());
         let rows: Vec<Value> = (0..5).map(|i| json!({"i": i, "pad": "x".repeat(100)})).collect();
+        let body = ndjson(&rows);
         for _ in 0..6 {
             let seq = sp.reserve_seq();
-            sp.append(seq, "Perf", &rows, None).unwrap();
+            sp.append(seq, "Perf", &body, 5, None).unwrap();
         }
         assert!(sp.bytes() <= 2000, "{}", sp.bytes());
         assert!(stats.dropped_total("Perf") >= 5);
         let kept = sp.len() as u64;
         assert_eq!(stats.dropped_total("Perf") + kept * 5, 30);
+        assert_eq!(stats.buffer_rows("Perf"), kept * 5);
         let mut c = Checkpoint::default();
         let seq = sp.reserve_seq();
         c.seq = seq;
-        sp.append(seq, "ContainerLogV2", &rows[..1], Some(&c)).unwrap();
+        sp.append(seq, "ContainerLogV2", &ndjson(&rows[..1]), 1, Some(&c)).unwrap();
         let stop = AtomicBool::new(false);
         let first = sp.next(Duration::from_millis(10), &stop).unwrap();
         assert!(sp.next(Duration::from_millis(10), &stop).is_none(), "one in flight at a time");
         let body = sp.body(&first).unwrap();
         assert_eq!(body.iter().filter(|b| **b == b'\n').count(), 5);
-        sp.remove(first.seq);
+        sp.complete(first.seq, Outcome::Sent);
+        assert_eq!(stats.sent_total("Perf"), 5);
         drop(sp);
         let (sp2, cp2) = Spool::open(t.path(), 2000, stats).unwrap();
         assert_eq!(cp2.unwrap().seq, seq);
         assert_eq!(sp2.reserve_seq(), seq + 1);
         assert_eq!(sp2.rows_by_table()["ContainerLogV2"], 1);
+    }
+
+    /// Overflow while the oldest segment is in flight (the endpoint is down): the bound is
+    /// strict, the in-flight segment survives, and after it and the rest are delivered every
+    /// row is either sent or counted as dropped — and the counters agree at every step.
+    #[test]
+    fn overflow_accounting_is_exact_with_a_segment_in_flight() {
+        let t = tempfile::tempdir().unwrap();
+        let stats = Arc::new(Stats::default());
+        let max = 64 << 10;
+        let (sp, _) = Spool::open(t.path(), max, stats.clone()).unwrap();
+        assert_eq!(sp.max_segment_bytes(), 8 << 10);
+        let row = |i: u64| json!({"i": i, "pad": "y".repeat(200)});
+        let invariant = |stats: &Stats| {
+            let t = "ContainerLogV2";
+            assert_eq!(
+                stats.collected_total(t),
+                stats.sent_total(t) + stats.dropped_total(t) + stats.buffer_rows(t),
+                "collected = sent + dropped + buffered"
+            );
+        };
+        let stop = AtomicBool::new(false);
+        let mut written = 0u64;
+        let mut in_flight = None;
+        for batch in 0..100u64 {
+            let rows: Vec<Value> = (0..20).map(|i| row(batch * 20 + i)).collect();
+            let body = ndjson(&rows);
+            assert!(body.len() <= sp.max_segment_bytes());
+            let seq = sp.reserve_seq();
+            sp.append(seq, "ContainerLogV2", &body, 20, None).unwrap();
+            written += 20;
+            assert!(sp.bytes() <= max, "bound is strict: {} > {max}", sp.bytes());
+            invariant(&stats);
+            if batch == 3 {
+                in_flight = sp.next(Duration::from_millis(1), &stop);
+            }
+        }
+        let held = in_flight.expect("a segment in flight");
+        assert!(sp.body(&held).is_ok(), "the in-flight segment is never evicted");
+        assert!(stats.dropped_total("ContainerLogV2") > 0);
+        sp.complete(held.seq, Outcome::Sent);
+        while let Some(seg) = sp.next(Duration::from_millis(1), &stop) {
+            sp.complete(seg.seq, Outcome::Sent);
+            invariant(&stats);
+        }
+        assert!(sp.is_empty());
+        assert_eq!(stats.sent_total("ContainerLogV2") + stats.dropped_total("ContainerLogV2"), written);
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0, "no segment file left behind");
     }
 }

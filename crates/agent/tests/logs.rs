@@ -191,7 +191,7 @@ fn kill_dash_nine_rotation_gzip_exactly_once_in_order() {
 
 fn tail_once(t: &mut LogTailer) -> Vec<Value> {
     let r = t.poll("n", &ContainerIndex::default());
-    let rows = r.rows.clone();
+    let rows = r.rows.to_values();
     t.commit(r.positions);
     rows
 }
@@ -208,7 +208,7 @@ fn truncation_cut_rate_limit_and_namespace_filter() {
     std::fs::write(&f, "2026-11-27T09:00:00Z stdout F one\n2026-11-27T09:00:01Z stdout F two\n").unwrap();
     std::fs::write(skip.join("0.log"), "2026-11-27T09:00:00Z stdout F hidden\n").unwrap();
     let mut cfg = LogConfig::new(pods.clone());
-    cfg.filter = NamespaceFilter { include: vec![], exclude: vec!["kube-*".into()] };
+    cfg.filter = NamespaceFilter { exclude: vec!["kube-*".into()], ..Default::default() };
     let mut tailer = LogTailer::new(cfg.clone(), Default::default());
     let rows = tail_once(&mut tailer);
     assert_eq!(rows.len(), 2, "excluded namespace must not be read: {rows:?}");

@@ -142,9 +142,12 @@ fn cgroup_v1_container_counters_match_cgroup_files() {
     cfg.once = true;
     cfg.once_window = Duration::from_secs(2);
     let acct = PathBuf::from("/sys/fs/cgroup/cpuacct").join(&name).join("cpuacct.usage");
+    let cpu_stat = PathBuf::from("/sys/fs/cgroup/cpu").join(&name).join("cpu.stat");
+    let (p0, th0) = (keyed(&cpu_stat, "nr_periods"), keyed(&cpu_stat, "nr_throttled"));
     let (u0, t0) = (read_u64(&acct), Instant::now());
     keelwatch_agent::run(&cfg, Default::default()).unwrap();
     let (u1, t1) = (read_u64(&acct), Instant::now());
+    let (p1, th1) = (keyed(&cpu_stat, "nr_periods"), keyed(&cpu_stat, "nr_throttled"));
     let mem = PathBuf::from("/sys/fs/cgroup/memory").join(&name);
     let usage = read_u64(&mem.join("memory.usage_in_bytes"));
     let inactive = keyed(&mem.join("memory.stat"), "total_inactive_file");
@@ -166,13 +169,23 @@ fn cgroup_v1_container_counters_match_cgroup_files() {
         assert_eq!(r["Computer"], "test-node");
         assert!(r["CounterPath"].as_str().unwrap().contains(&format!("K8SContainer({inst})")));
     }
-    // Throttling extras: the quota throttles the hog in most periods.
+    // Throttling extras: deltas of cpu.stat over the agent's window, which lies inside ours
+    // (whether the quota actually throttles depends on how loaded the machine is).
     let ins = &all["InsightsMetrics"];
-    let throttled = ins
-        .iter()
-        .find(|r| r["Name"] == "cpuThrottledPeriods" && r["Tags"].as_str().unwrap().contains(&name))
-        .expect("cpuThrottledPeriods row");
-    assert!(throttled["Val"].as_f64().unwrap() > 5.0, "{throttled}");
+    let extra = |n: &str| {
+        ins.iter()
+            .find(|r| r["Name"] == n && r["Tags"].as_str().unwrap().contains(&name))
+            .unwrap_or_else(|| panic!("no {n} row"))
+    };
+    let throttled = extra("cpuThrottledPeriods");
+    let periods = extra("cpuPeriods")["Val"].as_f64().unwrap();
+    let th = throttled["Val"].as_f64().unwrap();
+    assert!(periods > 0.0 && periods <= (p1 - p0) as f64, "cpuPeriods {periods} vs cpu.stat delta {}", p1 - p0);
+    // The 2 s window holds ~20 periods; ours adds the agent's start and exit.
+    assert!(periods >= 10.0, "cpuPeriods {periods} over a 2 s window of 100 ms periods");
+    assert!(th <= (th1 - th0) as f64, "cpuThrottledPeriods {th} vs cpu.stat delta {}", th1 - th0);
+    let pct = extra("cpuThrottledPercent")["Val"].as_f64().unwrap();
+    assert!((pct - th / periods * 100.0).abs() < 1e-6, "cpuThrottledPercent {pct}");
     assert_eq!(throttled["Namespace"], "container.azm.ms/cpu");
     let tags: Value = serde_json::from_str(throttled["Tags"].as_str().unwrap()).unwrap();
     assert_eq!(tags["container.azm.ms/clusterId"], "local");

@@ -96,10 +96,15 @@ fn usage_errors_exit_2() {
     for args in [
         vec!["--interval", "10ms"],
         vec!["--output", "kafka://x"],
+        // No node name: NODE_NAME (downward API) unset and no --node-name.
         vec!["--mode", "kubernetes"],
+        // Label rules need pod metadata (kubernetes mode).
+        vec!["--include-label", "app=web"],
         vec!["--buffer-max-bytes", "12XB"],
     ] {
         let out = keelwatch()
+            .env_remove("NODE_NAME")
+            .env_remove("KEELWATCH_NODE_NAME")
             .args(["agent", "run", "--once", "--no-metrics"])
             .args(&args)
             .arg("--state-dir")

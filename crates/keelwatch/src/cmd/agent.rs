@@ -17,7 +17,7 @@ pub enum Command {
     /// Run the agent: collect metrics, logs and process events and ship them.
     ///
     /// Example: keelwatch agent run --mode host --once --output stdout
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -25,6 +25,10 @@ pub enum ModeArg {
     /// Any Linux machine: node metrics, every cgroup under --cgroup-root, logs from
     /// --log-dir, processes.
     Host,
+    /// A Kubernetes node (DaemonSet): host mode plus the node's pods from the API server
+    /// (node name from NODE_NAME), pod metadata, label filters, KubePodInventory and
+    /// ContainerInventory; --log-dir defaults to /var/log/pods.
+    Kubernetes,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -88,9 +92,27 @@ pub struct RunArgs {
     /// Buffer bound; beyond it the oldest batches are dropped and counted (e.g. 256MiB).
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     buffer_max_bytes: u64,
-    /// Node name (default: host name).
+    /// Node name (default: host name; in kubernetes mode NODE_NAME from the downward API).
     #[arg(long, env = "KEELWATCH_NODE_NAME")]
     node_name: Option<String>,
+    /// Kubernetes mode: API server URL (default: in-cluster service account config).
+    #[arg(long)]
+    kube_api_url: Option<String>,
+    /// Kubernetes mode: bearer token file for the API server.
+    #[arg(long)]
+    kube_token_file: Option<PathBuf>,
+    /// Kubernetes mode: PEM CA bundle for the API server.
+    #[arg(long)]
+    kube_ca_file: Option<PathBuf>,
+    /// Cluster name (ClusterName column of the inventory tables).
+    #[arg(long, default_value = "")]
+    cluster_name: String,
+    /// Kubernetes mode: only collect pods with this label (key=value or key; repeatable).
+    #[arg(long = "include-label", value_delimiter = ',')]
+    include_label: Vec<String>,
+    /// Kubernetes mode: never collect pods with this label (key=value or key; repeatable).
+    #[arg(long = "exclude-label", value_delimiter = ',')]
+    exclude_label: Vec<String>,
     /// Cluster id (first segment of InstanceName).
     #[arg(long, default_value = "local")]
     cluster_id: String,
@@ -126,16 +148,19 @@ pub struct RunArgs {
 /// Runs an agent command.
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Run(a) => run_agent(a),
+        Command::Run(a) => run_agent(*a),
     }
 }
 
 fn run_agent(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let ModeArg::Host = a.mode;
-    let mut cfg = AgentConfig::host(a.output);
+    let mut cfg = match a.mode {
+        ModeArg::Host => AgentConfig::host(a.output),
+        ModeArg::Kubernetes => AgentConfig::kubernetes(a.output),
+    };
+    let default_log_dir = cfg.log_dir.take();
     cfg.cgroup_root = (!a.no_cgroups).then_some(a.cgroup_root);
     cfg.metrics = !a.no_metrics;
-    cfg.log_dir = a.log_dir;
+    cfg.log_dir = a.log_dir.or(default_log_dir);
     cfg.interval = a.interval;
     cfg.log_poll = a.log_poll;
     cfg.once = a.once;
@@ -145,9 +170,18 @@ fn run_agent(a: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.state_dir = a.state_dir;
     cfg.buffer_dir = a.buffer_dir;
     cfg.buffer_max_bytes = a.buffer_max_bytes;
-    cfg.node_name = a.node_name;
+    cfg.node_name = a.node_name.or(cfg.node_name);
     cfg.cluster_id = a.cluster_id;
-    cfg.filter = NamespaceFilter { include: a.include_namespace, exclude: a.exclude_namespace };
+    cfg.filter = NamespaceFilter {
+        include: a.include_namespace,
+        exclude: a.exclude_namespace,
+        include_labels: a.include_label,
+        exclude_labels: a.exclude_label,
+    };
+    cfg.kube_api_url = a.kube_api_url;
+    cfg.kube_token_file = a.kube_token_file;
+    cfg.kube_ca_file = a.kube_ca_file;
+    cfg.cluster_name = a.cluster_name;
     cfg.log_rate_limit = a.log_rate_limit;
     cfg.process_source = match a.process_events {
         ProcessArg::Off => ProcessSource::Off,
