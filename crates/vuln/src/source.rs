@@ -98,7 +98,7 @@ pub struct LayerCache {
     dir: PathBuf,
 }
 
-const CACHE_VERSION: &str = "v1";
+const CACHE_VERSION: &str = "v2";
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -564,11 +564,18 @@ fn load_rootfs(root: &Path, opts: &LoadOptions) -> Result<LoadedImage, Error> {
                     }
                     walker::Want::No => {
                         use std::os::unix::fs::PermissionsExt;
-                        if md.permissions().mode() & 0o111 != 0
-                            && size >= 1024
-                            && let Ok(Some(b)) = crate::catalog::binary::scan_executable(&mut io::BufReader::new(f))
-                        {
-                            r.binaries.insert(path, b);
+                        if md.permissions().mode() & 0o111 != 0 && size >= 1024 {
+                            let mut br = io::BufReader::new(f);
+                            if let Ok(x) =
+                                crate::catalog::binary::examine_executable(&mut br, size, opts.limits.max_binary)
+                            {
+                                if x.streamed_only {
+                                    r.stats.skip(walker::SKIP_BIG_BINARY);
+                                }
+                                if let Some(b) = x.finding {
+                                    r.binaries.insert(path, b);
+                                }
+                            }
                         }
                     }
                 }

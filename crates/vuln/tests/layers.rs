@@ -153,8 +153,8 @@ fn whiteouts_and_cache_across_real_layers() {
     // Only the image and the two cache entries exist in the scratch dir.
     let files = all_files(t.path());
     let mut want = vec![
-        format!("cache/v1/{}.json", sha(&l0).replace(':', "-")),
-        format!("cache/v1/{}.json", sha(&l1).replace(':', "-")),
+        format!("cache/v2/{}.json", sha(&l0).replace(':', "-")),
+        format!("cache/v2/{}.json", sha(&l1).replace(':', "-")),
         "img.tar".to_string(),
     ];
     want.sort();
