@@ -540,3 +540,73 @@ fn go_binary_from_debian_package() {
     assert!(vulns.iter().all(|f| f["id"].as_str().unwrap_or("").starts_with("GO-") && f["ecosystem"] == "Go"));
     assert!(vulns.iter().any(|f| f["fixed"].is_string()));
 }
+
+/// A Rust binary built here by the real `cargo auditable` (installed by .ci/setup.d/vuln.sh)
+/// with `time 0.1.45` from crates.io: the scan reads its `.dep-v0` section, reports the crates
+/// as crates.io packages of a `rustbinary` target and matches RUSTSEC-2020-0071 (an OSV record
+/// written here with that advisory's id, alias and range; no crates.io dump is shared).
+#[test]
+fn rust_binary_built_with_cargo_auditable() {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let has_auditable = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("cargo-auditable").exists()))
+        .unwrap_or(false)
+        || Path::new(&format!("{home}/.cargo/bin/cargo-auditable")).exists();
+    assert!(has_auditable, "`cargo-auditable` is not installed: run `bash .ci/setup.d/vuln.sh` (cargo install cargo-auditable)");
+    let t = tempfile::tempdir().expect("tempdir");
+    let src = t.path().join("kwhello");
+    write(&src, "Cargo.toml", b"[package]\nname = \"kwhello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ntime = \"=0.1.45\"\n\n[workspace]\n");
+    write(&src, "src/main.rs", b"fn main() {\n    println!(\"{}\", time::now().tm_year);\n}\n");
+    let path = format!("{home}/.cargo/bin:{}", std::env::var("PATH").unwrap_or_default());
+    ok(Command::new("cargo")
+        .args(["auditable", "build", "--quiet"])
+        .current_dir(&src)
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", t.path().join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET"));
+    let root = t.path().join("rootfs");
+    std::fs::create_dir_all(root.join("usr/local/bin")).expect("mkdir");
+    std::fs::copy(t.path().join("target/debug/kwhello"), root.join("usr/local/bin/kwhello")).expect("copy binary");
+    write(&root, "etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n");
+    let img = docker_archive(&root, t.path(), "keelwatch-test/rust:latest");
+
+    let osv = t.path().join("osv");
+    std::fs::create_dir_all(&osv).expect("mkdir");
+    let rec = json!({"schema_version": "1.4.0", "id": "RUSTSEC-2020-0071", "modified": "2024-01-01T00:00:00Z",
+        "aliases": ["CVE-2020-26235"], "summary": "Potential segfault in the time crate",
+        "affected": [{"package": {"ecosystem": "crates.io", "name": "time", "purl": "pkg:cargo/time"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0.0.0-0"}, {"fixed": "0.2.23"}]}]}]});
+    std::fs::write(osv.join("RUSTSEC-2020-0071.json"), serde_json::to_vec(&rec).expect("json")).expect("write");
+    let db = t.path().join("db");
+    ok(Command::new(KW).args(["db", "import"]).arg(&osv).arg("--db").arg(&db));
+    let out = ok(Command::new(KW)
+        .args(["scan", "image", "--no-cache", "-o", "json", "--input"])
+        .arg(&img)
+        .arg("--db")
+        .arg(&db));
+    let r: Value = serde_json::from_str(&out).expect("json");
+    let target = r["targets"]
+        .as_array()
+        .expect("t")
+        .iter()
+        .find(|t| t["name"] == "usr/local/bin/kwhello")
+        .expect("kwhello target")
+        .clone();
+    assert_eq!(target["type"], "rustbinary");
+    let pk: BTreeSet<(String, String)> = target["packages"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or("").into(), p["version"].as_str().unwrap_or("").into()))
+        .collect();
+    assert!(pk.contains(&("time".into(), "0.1.45".into())), "{pk:?}");
+    assert!(pk.iter().any(|(n, _)| n == "libc"), "{pk:?}");
+    assert!(!pk.iter().any(|(n, _)| n == "kwhello"), "root package reported: {pk:?}");
+    let v = target["vulnerabilities"].as_array().expect("v");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0]["id"], "RUSTSEC-2020-0071");
+    assert_eq!(v[0]["fixed"], "0.2.23");
+    assert_eq!(v[0]["ecosystem"], "crates.io");
+    assert_eq!(v[0]["purl"], "pkg:cargo/time@0.1.45");
+}
