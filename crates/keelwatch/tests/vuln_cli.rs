@@ -552,7 +552,10 @@ fn rust_binary_built_with_cargo_auditable() {
         .map(|p| std::env::split_paths(&p).any(|d| d.join("cargo-auditable").exists()))
         .unwrap_or(false)
         || Path::new(&format!("{home}/.cargo/bin/cargo-auditable")).exists();
-    assert!(has_auditable, "`cargo-auditable` is not installed: run `bash .ci/setup.d/vuln.sh` (cargo install cargo-auditable)");
+    assert!(
+        has_auditable,
+        "`cargo-auditable` is not installed: run `bash .ci/setup.d/vuln.sh` (cargo install cargo-auditable)"
+    );
     let t = tempfile::tempdir().expect("tempdir");
     let src = t.path().join("kwhello");
     write(&src, "Cargo.toml", b"[package]\nname = \"kwhello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ntime = \"=0.1.45\"\n\n[workspace]\n");

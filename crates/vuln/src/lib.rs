@@ -16,6 +16,7 @@
 
 pub mod catalog;
 pub mod cvss;
+pub mod cvss4;
 pub mod db;
 mod error;
 pub mod matcher;
