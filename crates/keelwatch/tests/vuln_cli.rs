@@ -613,3 +613,154 @@ fn rust_binary_built_with_cargo_auditable() {
     assert_eq!(v[0]["ecosystem"], "crates.io");
     assert_eq!(v[0]["purl"], "pkg:cargo/time@0.1.45");
 }
+
+/// A real `docker-registry` with basic auth (htpasswd, bcrypt) started by this test on a free
+/// 127.0.0.1 port; killed on drop.
+struct AuthRegistry {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn auth_registry(dir: &Path, user: &str, pass: &str) -> AuthRegistry {
+    let bin = tool("docker-registry");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let hash = ok(Command::new("python3").args([
+        "-W",
+        "ignore",
+        "-c",
+        "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        pass,
+    ]));
+    std::fs::write(dir.join("htpasswd"), format!("{user}:{}\n", hash.trim())).expect("htpasswd");
+    std::fs::create_dir_all(dir.join("storage")).expect("mkdir");
+    let cfg = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: keelwatch-test\n    path: {}\n",
+        dir.join("storage").display(),
+        dir.join("htpasswd").display()
+    );
+    std::fs::write(dir.join("config.yml"), cfg).expect("config");
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("registry.log")).expect("log"))
+        .spawn()
+        .expect("start docker-registry");
+    let reg = AuthRegistry { child, addr: format!("127.0.0.1:{port}") };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&reg.addr).is_ok() {
+            return reg;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("docker-registry with htpasswd did not listen on {}", reg.addr);
+}
+
+/// Docker credential helpers: `credHelpers` and `credsStore` in the docker config name a
+/// `docker-credential-<name>` script (written here, on PATH) that answers {Username, Secret}
+/// for the registry host on stdin; the scan pulls from a real htpasswd-protected
+/// docker-registry with them. A helper that hangs times out with a clear error; a missing one
+/// or no credentials at all is a clear error, exit 2.
+#[test]
+fn docker_credential_helpers_against_htpasswd_registry() {
+    let skopeo = tool("skopeo");
+    let t = tempfile::tempdir().expect("tempdir");
+    let reg = auth_registry(t.path(), "kwuser", "kw-s3cret");
+    let root = t.path().join("rootfs");
+    write(&root, "etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n");
+    write(
+        &root,
+        "usr/local/lib/python3.11/site-packages/Jinja2-2.11.2.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.11.2\n",
+    );
+    let img = docker_archive(&root, t.path(), "keelwatch-test/cred:1");
+    let reference = format!("{}/keelwatch-test/cred:1", reg.addr);
+    ok(Command::new(&skopeo)
+        .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", "kwuser:kw-s3cret"])
+        .arg(format!("docker-archive:{}", img.display()))
+        .arg(format!("docker://{reference}")));
+
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let log = t.path().join("helper.log");
+    let helper = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("helper");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    helper(
+        "kwtest",
+        &format!(
+            "read -r host\necho \"$1 $host\" >> {log}\nif [ \"$host\" = \"{addr}\" ]; then printf '{{\"ServerURL\":\"%s\",\"Username\":\"kwuser\",\"Secret\":\"kw-s3cret\"}}' \"$host\"; else echo 'credentials not found in native keychain'; exit 1; fi",
+            log = log.display(),
+            addr = reg.addr
+        ),
+    );
+    helper("kwslow", "sleep 30");
+    helper("kwbroken", "echo 'keychain locked' >&2; exit 3");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let db = t.path().join("db");
+    ok(Command::new(KW).args(["db", "import", &format!("{SHARED}osv/PyPI-all.zip"), "--db"]).arg(&db));
+    let scan = |config: Value, extra: &[&str]| {
+        let dc = t.path().join(format!("dc-{}", rand_suffix()));
+        std::fs::create_dir_all(&dc).expect("mkdir");
+        std::fs::write(dc.join("config.json"), serde_json::to_vec(&config).expect("json")).expect("config");
+        let started = std::time::Instant::now();
+        let out = run(Command::new(KW)
+            .args(["scan", "image", "--no-cache", "--insecure", "-o", "json", &reference])
+            .args(extra)
+            .arg("--db")
+            .arg(&db)
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", &dc)
+            .env_remove("KEELWATCH_REGISTRY_USERNAME")
+            .env_remove("KEELWATCH_REGISTRY_PASSWORD"));
+        (out, started.elapsed())
+    };
+    // credHelpers for this host.
+    let (out, _) = scan(json!({"auths": {}, "credHelpers": {reg.addr.clone(): "kwtest"}}), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(packages(&r).contains(&("Jinja2".to_string(), "2.11.2".to_string())));
+    assert!(finding_ids(&r, "PyPI").contains("PYSEC-2021-66"));
+    let calls = std::fs::read_to_string(&log).expect("helper log");
+    assert_eq!(calls.trim(), format!("get {}", reg.addr));
+    // credsStore as the default store.
+    let (out, _) = scan(json!({"credsStore": "kwtest"}), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // No credentials: the registry's 401 becomes a clear error.
+    let (out, _) = scan(json!({}), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("requires credentials"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A helper that hangs: killed after the timeout.
+    let (out, took) = scan(json!({"credHelpers": {reg.addr.clone(): "kwslow"}}), &["--cred-helper-timeout", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("docker-credential-kwslow") && err.contains("did not answer within 1 s"), "{err}");
+    assert!(took.as_secs() < 15, "took {took:?}");
+    // A failing helper and a missing helper.
+    let (out, _) = scan(json!({"credHelpers": {reg.addr.clone(): "kwbroken"}}), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keychain locked"));
+    let (out, _) = scan(json!({"credsStore": "kw-not-installed"}), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("docker-credential-kw-not-installed"));
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}

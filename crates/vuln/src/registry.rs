@@ -2,8 +2,9 @@
 //!
 //! Auth: anonymous; HTTP basic; the bearer-token flow (401 + `WWW-Authenticate: Bearer
 //! realm=…,service=…,scope=…` → token endpoint, with basic credentials if known). Credentials
-//! come from `--username/--password` or the `auths` of `~/.docker/config.json`
-//! (`$DOCKER_CONFIG`); credential helpers are not run. Multi-arch indexes are resolved with
+//! come from `--username/--password` or the docker config (`credHelpers`, `auths`,
+//! `credsStore`; see [`crate::credentials`]), resolved only when the registry answers 401.
+//! Multi-arch indexes are resolved with
 //! `--platform`. `--insecure` uses plain HTTP (meant for localhost registries).
 //!
 //! Layer blobs are streamed straight into the walker (never written to disk); their sha256 is
@@ -122,6 +123,9 @@ struct Client {
     base: String,
     r: Reference,
     creds: Option<(String, String)>,
+    /// Docker config still to consult (credentials resolved on the first 401).
+    creds_pending: Option<std::path::PathBuf>,
+    helper_timeout: std::time::Duration,
     auth: Option<String>,
 }
 
@@ -138,11 +142,19 @@ impl Client {
         req.send().map_err(|e| self.err(format!("GET {url}: {e}")))
     }
 
+    fn credentials(&mut self) -> Result<Option<(String, String)>, Error> {
+        if let Some(p) = self.creds_pending.take() {
+            self.creds = crate::credentials::from_file(&p, &self.r.registry, self.helper_timeout)?;
+        }
+        Ok(self.creds.clone())
+    }
+
     fn authenticate(&mut self, challenge: &str) -> Result<(), Error> {
+        let creds = self.credentials()?;
         let (scheme, params) = auth_params(challenge);
         let get = |k: &str| params.iter().find(|(x, _)| x.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
         if scheme == "basic" {
-            let (u, p) = self.creds.clone().ok_or_else(|| self.err("registry requires credentials: pass --username/--password or log in (docker login) so ~/.docker/config.json has them".into()))?;
+            let (u, p) = creds.ok_or_else(|| self.err("registry requires credentials: pass --username/--password or log in (docker login) so ~/.docker/config.json has them (auths, credHelpers or credsStore)".into()))?;
             self.auth = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))));
             return Ok(());
         }
@@ -156,7 +168,7 @@ impl Client {
         }
         q.push(("scope".into(), get("scope").unwrap_or_else(|| format!("repository:{}:pull", self.r.repository))));
         let mut req = self.http.get(&realm).query(&q);
-        if let Some((u, p)) = &self.creds {
+        if let Some((u, p)) = &creds {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req.send().map_err(|e| self.err(format!("token request to {realm}: {e}")))?;
@@ -245,20 +257,19 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
         .user_agent(concat!("keelwatch/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Registry { registry: r.registry.clone(), what: e.to_string() })?;
-    let creds = match (&opts.username, &opts.password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-        _ => {
-            let path = opts.docker_config.clone().or_else(|| {
-                std::env::var_os("DOCKER_CONFIG").map(|d| std::path::PathBuf::from(d).join("config.json")).or_else(
-                    || std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker/config.json")),
-                )
-            });
-            path.and_then(|p| std::fs::read(p).ok())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .and_then(|v| docker_credentials(&v, &r.registry))
-        }
+    let (creds, creds_pending) = match (&opts.username, &opts.password) {
+        (Some(u), Some(p)) => (Some((u.clone(), p.clone())), None),
+        _ => (None, crate::credentials::config_path(opts.docker_config.as_deref())),
     };
-    let mut c = Client { http, base: format!("{scheme}://{}", r.registry), r: r.clone(), creds, auth: None };
+    let mut c = Client {
+        http,
+        base: format!("{scheme}://{}", r.registry),
+        r: r.clone(),
+        creds,
+        creds_pending,
+        helper_timeout: opts.cred_helper_timeout.unwrap_or(crate::credentials::DEFAULT_HELPER_TIMEOUT),
+        auth: None,
+    };
     let (mut manifest, mut media, mut raw) = c.get_json(&format!("manifests/{}", r.reference), MANIFEST_ACCEPT)?;
     let mut digest = format!("sha256:{}", sha256_hex(&raw));
     if is_index(&media, &manifest) {

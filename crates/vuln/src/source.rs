@@ -68,6 +68,8 @@ pub struct LoadOptions {
     pub password: Option<String>,
     /// Docker config file for credentials (default `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
     pub docker_config: Option<PathBuf>,
+    /// How long a docker credential helper may take (default 20 s).
+    pub cred_helper_timeout: Option<std::time::Duration>,
 }
 
 /// Counters for one load.

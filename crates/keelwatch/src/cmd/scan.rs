@@ -51,6 +51,9 @@ pub struct SourceArgs {
     /// Do not read or write the layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Seconds a docker credential helper (credHelpers / credsStore) may take.
+    #[arg(long, env = "KEELWATCH_CRED_HELPER_TIMEOUT", value_name = "SECS", default_value_t = 20)]
+    pub cred_helper_timeout: u64,
 }
 
 impl SourceArgs {
@@ -78,6 +81,7 @@ impl SourceArgs {
             username: self.username.clone(),
             password: self.password.clone(),
             docker_config: None,
+            cred_helper_timeout: Some(std::time::Duration::from_secs(self.cred_helper_timeout.max(1))),
         }
     }
 }
