@@ -764,3 +764,24 @@ fn rand_suffix() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), `keelwatch sbom` draws a
+/// progress bar per layer on stderr; without one (pipes, CI logs) it prints none.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let script = tool("script");
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path().join("rootfs");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    copy_dir(Path::new(&format!("{SHARED}pkgdb/debian12")), &root);
+    let archive = docker_archive(&root, t.path(), "keelwatch-test/progress:1");
+    let cmd = format!("{KW} sbom --no-cache --input {} > /dev/null", archive.display());
+    let out = run(Command::new(script).args(["-qec", &cmd, "/dev/null"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tty = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(tty.contains("\r\x1b[2Klayer 1/1 sha256:"), "{tty:?}");
+    assert!(tty.contains("[##############################] ") && tty.contains(" MiB"), "{tty:?}");
+    let piped = run(Command::new(KW).args(["sbom", "--no-cache", "--input"]).arg(&archive));
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("layer 1/1"));
+}

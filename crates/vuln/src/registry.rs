@@ -17,7 +17,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::source::{LayerCache, LoadOptions, LoadStats, LoadedImage, is_index, pick_platform};
+use crate::source::{
+    LayerCache, LoadOptions, LoadStats, LoadedImage, ProgressEvent, ProgressReader, ProgressSink, is_index,
+    pick_platform,
+};
 use crate::walker;
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -307,6 +310,11 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
         .and_then(|x| x.as_array())
         .map(|a| a.iter().filter_map(|l| l.get("digest").and_then(|d| d.as_str()).map(str::to_string)).collect())
         .unwrap_or_default();
+    let sizes: Vec<Option<u64>> = manifest
+        .get("layers")
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().map(|l| l.get("size").and_then(|s| s.as_u64())).collect())
+        .unwrap_or_default();
     if ids.len() != layers.len() {
         return Err(c.err(format!(
             "config lists {} diff_ids but the manifest lists {} layers",
@@ -317,14 +325,21 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
     let cache = opts.cache_dir.clone().map(LayerCache::new);
     let mut stats = LoadStats::default();
     let mut results = vec![];
-    for (blob, diff) in layers.iter().zip(ids.iter()) {
+    for (index, (blob, diff)) in layers.iter().zip(ids.iter()).enumerate() {
         stats.layers += 1;
+        let size = sizes.get(index).copied().flatten();
+        ProgressSink::emit(
+            &opts.progress,
+            ProgressEvent::LayerStart { index, total: layers.len(), layer: diff.clone(), size },
+        );
         if let Some(hit) = cache.as_ref().and_then(|c| c.get(diff)) {
             stats.layers_from_cache += 1;
+            ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: true });
             results.push(hit);
             continue;
         }
         let resp = c.get(&format!("blobs/{blob}"), "*/*")?;
+        let resp = ProgressReader { inner: resp, sink: &opts.progress, index, read: 0, reported: 0 };
         let mut hr = Hashing { inner: resp, h: Sha256::new() };
         let res = walker::walk_layer(&mut hr, diff, &opts.limits)?;
         // Read what the tar reader left (end-of-archive padding), bounded, then check the digest.
@@ -333,6 +348,7 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
         if blob.starts_with("sha256:") && &got != blob {
             return Err(c.err(format!("layer blob digest mismatch: expected {blob}, got {got}")));
         }
+        ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: false });
         stats.layers_walked += 1;
         stats.entries_walked += res.stats.entries;
         stats.bytes_walked += res.stats.bytes;

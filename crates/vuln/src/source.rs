@@ -70,6 +70,58 @@ pub struct LoadOptions {
     pub docker_config: Option<PathBuf>,
     /// How long a docker credential helper may take (default 20 s).
     pub cred_helper_timeout: Option<std::time::Duration>,
+    /// Called as layers are pulled/read (for progress bars); `None` = silent.
+    pub progress: Option<ProgressSink>,
+}
+
+/// What [`ProgressSink`] is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// Layer `index` (0-based) of `total` starts; `size` is its stored (compressed) size.
+    LayerStart { index: usize, total: usize, layer: String, size: Option<u64> },
+    /// Stored bytes of the current layer read so far.
+    LayerBytes { index: usize, read: u64 },
+    /// Layer `index` is done (`cached`: served from the layer cache, nothing read).
+    LayerDone { index: usize, cached: bool },
+}
+
+/// A progress callback shared by the loaders.
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(&ProgressEvent) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
+impl ProgressSink {
+    pub(crate) fn emit(sink: &Option<ProgressSink>, e: ProgressEvent) {
+        if let Some(s) = sink {
+            (s.0)(&e);
+        }
+    }
+}
+
+/// Reports bytes read through it to a progress sink (every 256 KiB and at the end).
+pub(crate) struct ProgressReader<'p, R> {
+    pub inner: R,
+    pub sink: &'p Option<ProgressSink>,
+    pub index: usize,
+    pub read: u64,
+    pub reported: u64,
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.sink.is_some() && (self.read - self.reported >= 256 << 10 || (n == 0 && self.read != self.reported)) {
+            self.reported = self.read;
+            ProgressSink::emit(self.sink, ProgressEvent::LayerBytes { index: self.index, read: self.read });
+        }
+        Ok(n)
+    }
 }
 
 /// Counters for one load.
@@ -227,6 +279,15 @@ impl Store {
         }
     }
 
+    /// Stored size of a blob, if known.
+    fn size(&self, name: &str) -> Option<u64> {
+        let n = walker::normalize(name)?;
+        match self {
+            Store::Dir(d) => std::fs::metadata(d.join(n)).ok().map(|m| m.len()),
+            Store::Tar { members, .. } => members.get(&n).map(|(_, s)| *s),
+        }
+    }
+
     fn open(&self, name: &str) -> Result<Box<dyn Read + '_>, Error> {
         let missing = || Error::Source { source_desc: self.desc(), what: format!("{name} is missing from the image") };
         if name.split('/').any(|p| p == "..") {
@@ -366,18 +427,25 @@ fn load_layers(
 ) -> Result<Vec<LayerResult>, Error> {
     let cache = opts.cache_dir.clone().map(LayerCache::new);
     let mut out = vec![];
-    for l in plan {
+    for (index, l) in plan.iter().enumerate() {
         stats.layers += 1;
+        let label = l.diff_id.clone().unwrap_or_else(|| l.blob.clone());
+        ProgressSink::emit(
+            &opts.progress,
+            ProgressEvent::LayerStart { index, total: plan.len(), layer: label.clone(), size: store.size(&l.blob) },
+        );
         if let (Some(c), Some(d)) = (&cache, &l.diff_id)
             && let Some(r) = c.get(d)
         {
             stats.layers_from_cache += 1;
+            ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: true });
             out.push(r);
             continue;
         }
-        let label = l.diff_id.clone().unwrap_or_else(|| l.blob.clone());
         let reader = store.open(&l.blob)?;
+        let reader = ProgressReader { inner: reader, sink: &opts.progress, index, read: 0, reported: 0 };
         let r = walker::walk_layer(reader, &label, &opts.limits)?;
+        ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: false });
         stats.layers_walked += 1;
         stats.entries_walked += r.stats.entries;
         stats.bytes_walked += r.stats.bytes;
