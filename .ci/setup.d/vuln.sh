@@ -6,6 +6,8 @@
 #  - rpm (rpmbuild)    build rpm packages and install them into an rpm database
 #  - age               a Go binary shipped by a Debian package
 #  - Python wheels at known-vulnerable versions, downloaded from PyPI into a cache dir
+#  - cargo-auditable   build a real Rust binary with a .dep-v0 section (crates.io install,
+#                      build dir removed afterwards)
 # Env exported for the tests: KEELWATCH_TEST_REGISTRY, KEELWATCH_TEST_WHEELS.
 
 _kw_vuln_setup() {
@@ -44,6 +46,12 @@ YML
       fi
       sleep 0.2
     done
+  fi
+
+  # cargo-auditable, from crates.io (no Debian package in bookworm).
+  if ! command -v cargo-auditable >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo-auditable" ]; then
+    CARGO_TARGET_DIR="$state/cargo-auditable-build" cargo install --quiet --locked cargo-auditable@0.7.7
+    rm -rf "$state/cargo-auditable-build"
   fi
 
   # Known-vulnerable Python packages (pure-python wheels), downloaded once.

@@ -540,3 +540,248 @@ fn go_binary_from_debian_package() {
     assert!(vulns.iter().all(|f| f["id"].as_str().unwrap_or("").starts_with("GO-") && f["ecosystem"] == "Go"));
     assert!(vulns.iter().any(|f| f["fixed"].is_string()));
 }
+
+/// A Rust binary built here by the real `cargo auditable` (installed by .ci/setup.d/vuln.sh)
+/// with `time 0.1.45` from crates.io: the scan reads its `.dep-v0` section, reports the crates
+/// as crates.io packages of a `rustbinary` target and matches RUSTSEC-2020-0071 (an OSV record
+/// written here with that advisory's id, alias and range; no crates.io dump is shared).
+#[test]
+fn rust_binary_built_with_cargo_auditable() {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let has_auditable = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("cargo-auditable").exists()))
+        .unwrap_or(false)
+        || Path::new(&format!("{home}/.cargo/bin/cargo-auditable")).exists();
+    assert!(
+        has_auditable,
+        "`cargo-auditable` is not installed: run `bash .ci/setup.d/vuln.sh` (cargo install cargo-auditable)"
+    );
+    let t = tempfile::tempdir().expect("tempdir");
+    let src = t.path().join("kwhello");
+    write(&src, "Cargo.toml", b"[package]\nname = \"kwhello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ntime = \"=0.1.45\"\n\n[workspace]\n");
+    write(&src, "src/main.rs", b"fn main() {\n    println!(\"{}\", time::now().tm_year);\n}\n");
+    let path = format!("{home}/.cargo/bin:{}", std::env::var("PATH").unwrap_or_default());
+    ok(Command::new("cargo")
+        .args(["auditable", "build", "--quiet"])
+        .current_dir(&src)
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", t.path().join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET"));
+    let root = t.path().join("rootfs");
+    std::fs::create_dir_all(root.join("usr/local/bin")).expect("mkdir");
+    std::fs::copy(t.path().join("target/debug/kwhello"), root.join("usr/local/bin/kwhello")).expect("copy binary");
+    write(&root, "etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n");
+    let img = docker_archive(&root, t.path(), "keelwatch-test/rust:latest");
+
+    let osv = t.path().join("osv");
+    std::fs::create_dir_all(&osv).expect("mkdir");
+    let rec = json!({"schema_version": "1.4.0", "id": "RUSTSEC-2020-0071", "modified": "2024-01-01T00:00:00Z",
+        "aliases": ["CVE-2020-26235"], "summary": "Potential segfault in the time crate",
+        "affected": [{"package": {"ecosystem": "crates.io", "name": "time", "purl": "pkg:cargo/time"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0.0.0-0"}, {"fixed": "0.2.23"}]}]}]});
+    std::fs::write(osv.join("RUSTSEC-2020-0071.json"), serde_json::to_vec(&rec).expect("json")).expect("write");
+    let db = t.path().join("db");
+    ok(Command::new(KW).args(["db", "import"]).arg(&osv).arg("--db").arg(&db));
+    let out = ok(Command::new(KW)
+        .args(["scan", "image", "--no-cache", "-o", "json", "--input"])
+        .arg(&img)
+        .arg("--db")
+        .arg(&db));
+    let r: Value = serde_json::from_str(&out).expect("json");
+    let target = r["targets"]
+        .as_array()
+        .expect("t")
+        .iter()
+        .find(|t| t["name"] == "usr/local/bin/kwhello")
+        .expect("kwhello target")
+        .clone();
+    assert_eq!(target["type"], "rustbinary");
+    let pk: BTreeSet<(String, String)> = target["packages"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or("").into(), p["version"].as_str().unwrap_or("").into()))
+        .collect();
+    assert!(pk.contains(&("time".into(), "0.1.45".into())), "{pk:?}");
+    assert!(pk.iter().any(|(n, _)| n == "libc"), "{pk:?}");
+    assert!(!pk.iter().any(|(n, _)| n == "kwhello"), "root package reported: {pk:?}");
+    let v = target["vulnerabilities"].as_array().expect("v");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0]["id"], "RUSTSEC-2020-0071");
+    assert_eq!(v[0]["fixed"], "0.2.23");
+    assert_eq!(v[0]["ecosystem"], "crates.io");
+    assert_eq!(v[0]["purl"], "pkg:cargo/time@0.1.45");
+}
+
+/// A real `docker-registry` with basic auth (htpasswd, bcrypt) started by this test on a free
+/// 127.0.0.1 port; killed on drop.
+struct AuthRegistry {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn auth_registry(dir: &Path, user: &str, pass: &str) -> AuthRegistry {
+    let bin = tool("docker-registry");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let hash = ok(Command::new("python3").args([
+        "-W",
+        "ignore",
+        "-c",
+        "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        pass,
+    ]));
+    std::fs::write(dir.join("htpasswd"), format!("{user}:{}\n", hash.trim())).expect("htpasswd");
+    std::fs::create_dir_all(dir.join("storage")).expect("mkdir");
+    let cfg = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: keelwatch-test\n    path: {}\n",
+        dir.join("storage").display(),
+        dir.join("htpasswd").display()
+    );
+    std::fs::write(dir.join("config.yml"), cfg).expect("config");
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("registry.log")).expect("log"))
+        .spawn()
+        .expect("start docker-registry");
+    let reg = AuthRegistry { child, addr: format!("127.0.0.1:{port}") };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&reg.addr).is_ok() {
+            return reg;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("docker-registry with htpasswd did not listen on {}", reg.addr);
+}
+
+/// Docker credential helpers: `credHelpers` and `credsStore` in the docker config name a
+/// `docker-credential-<name>` script (written here, on PATH) that answers {Username, Secret}
+/// for the registry host on stdin; the scan pulls from a real htpasswd-protected
+/// docker-registry with them. A helper that hangs times out with a clear error; a missing one
+/// or no credentials at all is a clear error, exit 2.
+#[test]
+fn docker_credential_helpers_against_htpasswd_registry() {
+    let skopeo = tool("skopeo");
+    let t = tempfile::tempdir().expect("tempdir");
+    let reg = auth_registry(t.path(), "kwuser", "kw-s3cret");
+    let root = t.path().join("rootfs");
+    write(&root, "etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n");
+    write(
+        &root,
+        "usr/local/lib/python3.11/site-packages/Jinja2-2.11.2.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.11.2\n",
+    );
+    let img = docker_archive(&root, t.path(), "keelwatch-test/cred:1");
+    let reference = format!("{}/keelwatch-test/cred:1", reg.addr);
+    ok(Command::new(&skopeo)
+        .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", "kwuser:kw-s3cret"])
+        .arg(format!("docker-archive:{}", img.display()))
+        .arg(format!("docker://{reference}")));
+
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let log = t.path().join("helper.log");
+    let helper = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("helper");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    helper(
+        "kwtest",
+        &format!(
+            "read -r host\necho \"$1 $host\" >> {log}\nif [ \"$host\" = \"{addr}\" ]; then printf '{{\"ServerURL\":\"%s\",\"Username\":\"kwuser\",\"Secret\":\"kw-s3cret\"}}' \"$host\"; else echo 'credentials not found in native keychain'; exit 1; fi",
+            log = log.display(),
+            addr = reg.addr
+        ),
+    );
+    helper("kwslow", "sleep 30");
+    helper("kwbroken", "echo 'keychain locked' >&2; exit 3");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let db = t.path().join("db");
+    ok(Command::new(KW).args(["db", "import", &format!("{SHARED}osv/PyPI-all.zip"), "--db"]).arg(&db));
+    let scan = |config: Value, extra: &[&str]| {
+        let dc = t.path().join(format!("dc-{}", rand_suffix()));
+        std::fs::create_dir_all(&dc).expect("mkdir");
+        std::fs::write(dc.join("config.json"), serde_json::to_vec(&config).expect("json")).expect("config");
+        let started = std::time::Instant::now();
+        let out = run(Command::new(KW)
+            .args(["scan", "image", "--no-cache", "--insecure", "-o", "json", &reference])
+            .args(extra)
+            .arg("--db")
+            .arg(&db)
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", &dc)
+            .env_remove("KEELWATCH_REGISTRY_USERNAME")
+            .env_remove("KEELWATCH_REGISTRY_PASSWORD"));
+        (out, started.elapsed())
+    };
+    // credHelpers for this host.
+    let (out, _) = scan(json!({"auths": {}, "credHelpers": {reg.addr.clone(): "kwtest"}}), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(packages(&r).contains(&("Jinja2".to_string(), "2.11.2".to_string())));
+    assert!(finding_ids(&r, "PyPI").contains("PYSEC-2021-66"));
+    let calls = std::fs::read_to_string(&log).expect("helper log");
+    assert_eq!(calls.trim(), format!("get {}", reg.addr));
+    // credsStore as the default store.
+    let (out, _) = scan(json!({"credsStore": "kwtest"}), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // No credentials: the registry's 401 becomes a clear error.
+    let (out, _) = scan(json!({}), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("requires credentials"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A helper that hangs: killed after the timeout.
+    let (out, took) = scan(json!({"credHelpers": {reg.addr.clone(): "kwslow"}}), &["--cred-helper-timeout", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("docker-credential-kwslow") && err.contains("did not answer within 1 s"), "{err}");
+    assert!(took.as_secs() < 15, "took {took:?}");
+    // A failing helper and a missing helper.
+    let (out, _) = scan(json!({"credHelpers": {reg.addr.clone(): "kwbroken"}}), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keychain locked"));
+    let (out, _) = scan(json!({"credsStore": "kw-not-installed"}), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("docker-credential-kw-not-installed"));
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), `keelwatch sbom` draws a
+/// progress bar per layer on stderr; without one (pipes, CI logs) it prints none.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let script = tool("script");
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path().join("rootfs");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    copy_dir(Path::new(&format!("{SHARED}pkgdb/debian12")), &root);
+    let archive = docker_archive(&root, t.path(), "keelwatch-test/progress:1");
+    let cmd = format!("{KW} sbom --no-cache --input {} > /dev/null", archive.display());
+    let out = run(Command::new(script).args(["-qec", &cmd, "/dev/null"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tty = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(tty.contains("\r\x1b[2Klayer 1/1 sha256:"), "{tty:?}");
+    assert!(tty.contains("[##############################] ") && tty.contains(" MiB"), "{tty:?}");
+    let piped = run(Command::new(KW).args(["sbom", "--no-cache", "--input"]).arg(&archive));
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("layer 1/1"));
+}

@@ -1,7 +1,6 @@
-//! CVSS base scores. v3.0/v3.1 base score computed from the vector per the FIRST
-//! specification (section 7, with the 3.1 `Roundup`). v4 vectors are recognised and kept but
-//! not scored (their score needs the FIRST macro-vector lookup table); severity then comes from
-//! the advisory's own label.
+//! CVSS scores of advisory vectors. v3.0/v3.1 base score computed from the vector per the
+//! FIRST specification (section 7, with the 3.1 `Roundup`); v4.0 scored by [`crate::cvss4`].
+//! v2 vectors are kept unscored (severity then comes from another vector or the label).
 
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +110,11 @@ pub fn from_osv(kind: &str, score: &str) -> Option<Cvss> {
         "CVSS_V2" => "2.0",
         _ => return None,
     };
-    let s = if version.starts_with('3') { v3_base_score(score) } else { None };
+    let s = match version {
+        "4.0" => crate::cvss4::score(score),
+        "2.0" => None,
+        _ => v3_base_score(score),
+    };
     Some(Cvss { version: version.to_string(), vector: score.to_string(), score: s })
 }
 

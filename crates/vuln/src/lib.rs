@@ -15,7 +15,9 @@
 //! Start reading at [`scan::scan`] for the whole pipeline, or [`version::Family`] for ordering.
 
 pub mod catalog;
+pub mod credentials;
 pub mod cvss;
+pub mod cvss4;
 pub mod db;
 mod error;
 pub mod matcher;

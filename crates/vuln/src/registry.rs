@@ -2,8 +2,9 @@
 //!
 //! Auth: anonymous; HTTP basic; the bearer-token flow (401 + `WWW-Authenticate: Bearer
 //! realm=…,service=…,scope=…` → token endpoint, with basic credentials if known). Credentials
-//! come from `--username/--password` or the `auths` of `~/.docker/config.json`
-//! (`$DOCKER_CONFIG`); credential helpers are not run. Multi-arch indexes are resolved with
+//! come from `--username/--password` or the docker config (`credHelpers`, `auths`,
+//! `credsStore`; see [`crate::credentials`]), resolved only when the registry answers 401.
+//! Multi-arch indexes are resolved with
 //! `--platform`. `--insecure` uses plain HTTP (meant for localhost registries).
 //!
 //! Layer blobs are streamed straight into the walker (never written to disk); their sha256 is
@@ -16,7 +17,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::source::{LayerCache, LoadOptions, LoadStats, LoadedImage, is_index, pick_platform};
+use crate::source::{
+    LayerCache, LoadOptions, LoadStats, LoadedImage, ProgressEvent, ProgressReader, ProgressSink, is_index,
+    pick_platform,
+};
 use crate::walker;
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -122,6 +126,9 @@ struct Client {
     base: String,
     r: Reference,
     creds: Option<(String, String)>,
+    /// Docker config still to consult (credentials resolved on the first 401).
+    creds_pending: Option<std::path::PathBuf>,
+    helper_timeout: std::time::Duration,
     auth: Option<String>,
 }
 
@@ -138,11 +145,19 @@ impl Client {
         req.send().map_err(|e| self.err(format!("GET {url}: {e}")))
     }
 
+    fn credentials(&mut self) -> Result<Option<(String, String)>, Error> {
+        if let Some(p) = self.creds_pending.take() {
+            self.creds = crate::credentials::from_file(&p, &self.r.registry, self.helper_timeout)?;
+        }
+        Ok(self.creds.clone())
+    }
+
     fn authenticate(&mut self, challenge: &str) -> Result<(), Error> {
+        let creds = self.credentials()?;
         let (scheme, params) = auth_params(challenge);
         let get = |k: &str| params.iter().find(|(x, _)| x.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
         if scheme == "basic" {
-            let (u, p) = self.creds.clone().ok_or_else(|| self.err("registry requires credentials: pass --username/--password or log in (docker login) so ~/.docker/config.json has them".into()))?;
+            let (u, p) = creds.ok_or_else(|| self.err("registry requires credentials: pass --username/--password or log in (docker login) so ~/.docker/config.json has them (auths, credHelpers or credsStore)".into()))?;
             self.auth = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))));
             return Ok(());
         }
@@ -156,7 +171,7 @@ impl Client {
         }
         q.push(("scope".into(), get("scope").unwrap_or_else(|| format!("repository:{}:pull", self.r.repository))));
         let mut req = self.http.get(&realm).query(&q);
-        if let Some((u, p)) = &self.creds {
+        if let Some((u, p)) = &creds {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req.send().map_err(|e| self.err(format!("token request to {realm}: {e}")))?;
@@ -245,20 +260,19 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
         .user_agent(concat!("keelwatch/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Registry { registry: r.registry.clone(), what: e.to_string() })?;
-    let creds = match (&opts.username, &opts.password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-        _ => {
-            let path = opts.docker_config.clone().or_else(|| {
-                std::env::var_os("DOCKER_CONFIG").map(|d| std::path::PathBuf::from(d).join("config.json")).or_else(
-                    || std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker/config.json")),
-                )
-            });
-            path.and_then(|p| std::fs::read(p).ok())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .and_then(|v| docker_credentials(&v, &r.registry))
-        }
+    let (creds, creds_pending) = match (&opts.username, &opts.password) {
+        (Some(u), Some(p)) => (Some((u.clone(), p.clone())), None),
+        _ => (None, crate::credentials::config_path(opts.docker_config.as_deref())),
     };
-    let mut c = Client { http, base: format!("{scheme}://{}", r.registry), r: r.clone(), creds, auth: None };
+    let mut c = Client {
+        http,
+        base: format!("{scheme}://{}", r.registry),
+        r: r.clone(),
+        creds,
+        creds_pending,
+        helper_timeout: opts.cred_helper_timeout.unwrap_or(crate::credentials::DEFAULT_HELPER_TIMEOUT),
+        auth: None,
+    };
     let (mut manifest, mut media, mut raw) = c.get_json(&format!("manifests/{}", r.reference), MANIFEST_ACCEPT)?;
     let mut digest = format!("sha256:{}", sha256_hex(&raw));
     if is_index(&media, &manifest) {
@@ -296,6 +310,11 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
         .and_then(|x| x.as_array())
         .map(|a| a.iter().filter_map(|l| l.get("digest").and_then(|d| d.as_str()).map(str::to_string)).collect())
         .unwrap_or_default();
+    let sizes: Vec<Option<u64>> = manifest
+        .get("layers")
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().map(|l| l.get("size").and_then(|s| s.as_u64())).collect())
+        .unwrap_or_default();
     if ids.len() != layers.len() {
         return Err(c.err(format!(
             "config lists {} diff_ids but the manifest lists {} layers",
@@ -306,14 +325,21 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
     let cache = opts.cache_dir.clone().map(LayerCache::new);
     let mut stats = LoadStats::default();
     let mut results = vec![];
-    for (blob, diff) in layers.iter().zip(ids.iter()) {
+    for (index, (blob, diff)) in layers.iter().zip(ids.iter()).enumerate() {
         stats.layers += 1;
+        let size = sizes.get(index).copied().flatten();
+        ProgressSink::emit(
+            &opts.progress,
+            ProgressEvent::LayerStart { index, total: layers.len(), layer: diff.clone(), size },
+        );
         if let Some(hit) = cache.as_ref().and_then(|c| c.get(diff)) {
             stats.layers_from_cache += 1;
+            ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: true });
             results.push(hit);
             continue;
         }
         let resp = c.get(&format!("blobs/{blob}"), "*/*")?;
+        let resp = ProgressReader { inner: resp, sink: &opts.progress, index, read: 0, reported: 0 };
         let mut hr = Hashing { inner: resp, h: Sha256::new() };
         let res = walker::walk_layer(&mut hr, diff, &opts.limits)?;
         // Read what the tar reader left (end-of-archive padding), bounded, then check the digest.
@@ -322,6 +348,7 @@ pub fn load(reference: &str, opts: &LoadOptions) -> Result<LoadedImage, Error> {
         if blob.starts_with("sha256:") && &got != blob {
             return Err(c.err(format!("layer blob digest mismatch: expected {blob}, got {got}")));
         }
+        ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: false });
         stats.layers_walked += 1;
         stats.entries_walked += res.stats.entries;
         stats.bytes_walked += res.stats.bytes;

@@ -84,9 +84,14 @@ fn target_key(p: &Package, os: Option<&OsInfo>) -> (String, String, String) {
             let osname = os.map(|o| format!("{} {}", o.id, o.version_id)).unwrap_or_else(|| "unknown OS".into());
             (format!("{} ({})", osname.trim(), p.kind.title()), "os-pkgs".into(), p.kind.title().into())
         }
-        Go | GoStdlib | Maven => {
+        Go | GoStdlib | Maven | RustBinary => {
             let outer = p.path.split("!/").next().unwrap_or(&p.path).to_string();
-            (outer, "lang-pkgs".into(), if p.kind == Maven { "jar".into() } else { "gobinary".into() })
+            let kind = match p.kind {
+                Maven => "jar",
+                RustBinary => "rustbinary",
+                _ => "gobinary",
+            };
+            (outer, "lang-pkgs".into(), kind.into())
         }
         k => (k.title().to_string(), "lang-pkgs".into(), k.title().to_ascii_lowercase()),
     }

@@ -68,6 +68,60 @@ pub struct LoadOptions {
     pub password: Option<String>,
     /// Docker config file for credentials (default `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
     pub docker_config: Option<PathBuf>,
+    /// How long a docker credential helper may take (default 20 s).
+    pub cred_helper_timeout: Option<std::time::Duration>,
+    /// Called as layers are pulled/read (for progress bars); `None` = silent.
+    pub progress: Option<ProgressSink>,
+}
+
+/// What [`ProgressSink`] is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// Layer `index` (0-based) of `total` starts; `size` is its stored (compressed) size.
+    LayerStart { index: usize, total: usize, layer: String, size: Option<u64> },
+    /// Stored bytes of the current layer read so far.
+    LayerBytes { index: usize, read: u64 },
+    /// Layer `index` is done (`cached`: served from the layer cache, nothing read).
+    LayerDone { index: usize, cached: bool },
+}
+
+/// A progress callback shared by the loaders.
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(&ProgressEvent) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
+impl ProgressSink {
+    pub(crate) fn emit(sink: &Option<ProgressSink>, e: ProgressEvent) {
+        if let Some(s) = sink {
+            (s.0)(&e);
+        }
+    }
+}
+
+/// Reports bytes read through it to a progress sink (every 256 KiB and at the end).
+pub(crate) struct ProgressReader<'p, R> {
+    pub inner: R,
+    pub sink: &'p Option<ProgressSink>,
+    pub index: usize,
+    pub read: u64,
+    pub reported: u64,
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.sink.is_some() && (self.read - self.reported >= 256 << 10 || (n == 0 && self.read != self.reported)) {
+            self.reported = self.read;
+            ProgressSink::emit(self.sink, ProgressEvent::LayerBytes { index: self.index, read: self.read });
+        }
+        Ok(n)
+    }
 }
 
 /// Counters for one load.
@@ -98,7 +152,7 @@ pub struct LayerCache {
     dir: PathBuf,
 }
 
-const CACHE_VERSION: &str = "v1";
+const CACHE_VERSION: &str = "v2";
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -222,6 +276,15 @@ impl Store {
         match self {
             Store::Dir(d) => walker::normalize(name).is_some_and(|n| d.join(n).is_file()),
             Store::Tar { members, .. } => walker::normalize(name).is_some_and(|n| members.contains_key(&n)),
+        }
+    }
+
+    /// Stored size of a blob, if known.
+    fn size(&self, name: &str) -> Option<u64> {
+        let n = walker::normalize(name)?;
+        match self {
+            Store::Dir(d) => std::fs::metadata(d.join(n)).ok().map(|m| m.len()),
+            Store::Tar { members, .. } => members.get(&n).map(|(_, s)| *s),
         }
     }
 
@@ -364,18 +427,25 @@ fn load_layers(
 ) -> Result<Vec<LayerResult>, Error> {
     let cache = opts.cache_dir.clone().map(LayerCache::new);
     let mut out = vec![];
-    for l in plan {
+    for (index, l) in plan.iter().enumerate() {
         stats.layers += 1;
+        let label = l.diff_id.clone().unwrap_or_else(|| l.blob.clone());
+        ProgressSink::emit(
+            &opts.progress,
+            ProgressEvent::LayerStart { index, total: plan.len(), layer: label.clone(), size: store.size(&l.blob) },
+        );
         if let (Some(c), Some(d)) = (&cache, &l.diff_id)
             && let Some(r) = c.get(d)
         {
             stats.layers_from_cache += 1;
+            ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: true });
             out.push(r);
             continue;
         }
-        let label = l.diff_id.clone().unwrap_or_else(|| l.blob.clone());
         let reader = store.open(&l.blob)?;
+        let reader = ProgressReader { inner: reader, sink: &opts.progress, index, read: 0, reported: 0 };
         let r = walker::walk_layer(reader, &label, &opts.limits)?;
+        ProgressSink::emit(&opts.progress, ProgressEvent::LayerDone { index, cached: false });
         stats.layers_walked += 1;
         stats.entries_walked += r.stats.entries;
         stats.bytes_walked += r.stats.bytes;
@@ -564,11 +634,18 @@ fn load_rootfs(root: &Path, opts: &LoadOptions) -> Result<LoadedImage, Error> {
                     }
                     walker::Want::No => {
                         use std::os::unix::fs::PermissionsExt;
-                        if md.permissions().mode() & 0o111 != 0
-                            && size >= 1024
-                            && let Ok(Some(b)) = crate::catalog::binary::scan_executable(&mut io::BufReader::new(f))
-                        {
-                            r.binaries.insert(path, b);
+                        if md.permissions().mode() & 0o111 != 0 && size >= 1024 {
+                            let mut br = io::BufReader::new(f);
+                            if let Ok(x) =
+                                crate::catalog::binary::examine_executable(&mut br, size, opts.limits.max_binary)
+                            {
+                                if x.streamed_only {
+                                    r.stats.skip(walker::SKIP_BIG_BINARY);
+                                }
+                                if let Some(b) = x.finding {
+                                    r.binaries.insert(path, b);
+                                }
+                            }
                         }
                     }
                 }

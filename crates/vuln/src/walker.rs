@@ -2,8 +2,8 @@
 //!
 //! A layer (tar, tar+gzip or tar+zstd, sniffed from its first bytes) is read exactly once, as
 //! a stream: no unpacking to disk and no index of all files. Only paths catalogers need are
-//! kept ([`want`]), each bounded in size; executables are scanned in-stream for Go build info
-//! and jars are buffered (bounded) and parsed on the spot, so only their findings are kept.
+//! kept ([`want`]), each bounded in size; executables (ELF/PE/Mach-O) and jars are buffered
+//! (bounded) and parsed on the spot, so only their findings are kept.
 //! Whiteouts (`.wh.<name>`, `.wh..wh..opq`) are recorded per layer and applied by [`merge`].
 //!
 //! Hostile input: paths are normalised (no `..` above the root, leading `/` stripped — nothing
@@ -37,6 +37,9 @@ pub struct Limits {
     pub max_kept_total: u64,
     /// Largest jar buffered for parsing.
     pub max_archive: u64,
+    /// Largest executable buffered for section-table parsing (cargo-auditable, Go < 1.18);
+    /// larger ones are only streamed for Go ≥ 1.18 build info (and counted as skipped).
+    pub max_binary: u64,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             max_kept_file: 256 << 20,
             max_kept_total: 1 << 30,
             max_archive: 128 << 20,
+            max_binary: 64 << 20,
         }
     }
 }
@@ -286,6 +290,9 @@ fn decompressor<'a, R: Read + 'a>(raw: R, limits: &Limits, layer: &str) -> Resul
     Ok((Box::new(Guard { inner: dec, compressed, out: 0, limits: limits.clone(), tripped: tripped.clone() }), tripped))
 }
 
+/// Skip reason for executables over [`Limits::max_binary`].
+pub const SKIP_BIG_BINARY: &str = "executable over max_binary: only Go >= 1.18 build info searched";
+
 fn read_bounded<R: Read>(r: &mut R, size: u64, limit: u64) -> io::Result<Option<Vec<u8>>> {
     if size > limit {
         return Ok(None);
@@ -395,11 +402,15 @@ pub fn walk_layer<R: Read>(raw: R, layer: &str, limits: &Limits) -> Result<Layer
             },
             Want::No => {
                 let mode = e.header().mode().unwrap_or(0);
-                if mode & 0o111 != 0
-                    && size >= 1024
-                    && let Some(f) = binary::scan_executable(&mut e).map_err(|x| io_err(x, &tripped))?
-                {
-                    out.binaries.insert(path, f);
+                if mode & 0o111 != 0 && size >= 1024 {
+                    let x =
+                        binary::examine_executable(&mut e, size, limits.max_binary).map_err(|x| io_err(x, &tripped))?;
+                    if x.streamed_only {
+                        out.stats.skip(SKIP_BIG_BINARY);
+                    }
+                    if let Some(f) = x.finding {
+                        out.binaries.insert(path, f);
+                    }
                 }
             }
         }

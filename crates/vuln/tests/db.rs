@@ -223,3 +223,54 @@ fn update_from_local_mirror() {
     h.join().expect("server");
     assert_eq!(Database::open(&dir).expect("open").meta().ecosystems.len(), 2);
 }
+
+/// Severity from a CVSS v4.0 vector alone: the base score is computed at import (9.3 →
+/// CRITICAL; 5.3 → MEDIUM beats a GHSA `LOW` label), and the highest of v3/v4 wins.
+#[test]
+fn cvss_v4_vectors_give_severity() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let osv = t.path().join("osv");
+    std::fs::create_dir_all(&osv).expect("mkdir");
+    let rec = |id: &str, name: &str, sev: serde_json::Value, label: Option<&str>| {
+        let mut r = serde_json::json!({"id": id, "modified": "2025-01-01T00:00:00Z", "severity": sev,
+            "affected": [{"package": {"ecosystem": "PyPI", "name": name}, "versions": ["1.0"]}]});
+        if let Some(l) = label {
+            r["database_specific"] = serde_json::json!({"severity": l});
+        }
+        std::fs::write(osv.join(format!("{id}.json")), serde_json::to_vec(&r).expect("json")).expect("write");
+    };
+    rec(
+        "GHSA-v4aa-0000-0001",
+        "pkg-a",
+        serde_json::json!([{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]),
+        None,
+    );
+    rec(
+        "GHSA-v4aa-0000-0002",
+        "pkg-b",
+        serde_json::json!([{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:N/VI:L/VA:N/SC:N/SI:N/SA:N"}]),
+        Some("LOW"),
+    );
+    rec(
+        "GHSA-v4aa-0000-0003",
+        "pkg-c",
+        serde_json::json!([
+            {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"},
+            {"type": "CVSS_V4", "score": "CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N"}
+        ]),
+        None,
+    );
+    db::import(&t.path().join("db"), &[Input::path(&osv)]).expect("import");
+    let d = Database::open(&t.path().join("db")).expect("open");
+    let adv = |name: &str| {
+        let e = d.lookup("PyPI", name).expect("lookup");
+        d.advisory(&e[0]).expect("advisory")
+    };
+    let a = adv("pkg-a");
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!((a.cvss[0].version.as_str(), a.cvss[0].score), ("4.0", Some(9.3)));
+    assert_eq!(adv("pkg-b").severity, Severity::Medium);
+    let c = adv("pkg-c");
+    assert_eq!(c.severity, Severity::High, "v3 7.5 beats v4 4.6: {:?}", c.cvss);
+    assert_eq!(c.cvss.iter().find(|x| x.version == "4.0").and_then(|x| x.score), Some(4.6));
+}

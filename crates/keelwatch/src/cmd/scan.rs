@@ -12,7 +12,7 @@ use keelwatch_core::Severity;
 use keelwatch_vuln::db::Database;
 use keelwatch_vuln::report;
 use keelwatch_vuln::scan::{self, Filters};
-use keelwatch_vuln::source::{LayerCache, LoadOptions, Target};
+use keelwatch_vuln::source::{LayerCache, LoadOptions, ProgressEvent, ProgressSink, Target};
 use keelwatch_vuln::suppress;
 
 use super::db::DbDir;
@@ -51,6 +51,9 @@ pub struct SourceArgs {
     /// Do not read or write the layer cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Seconds a docker credential helper (credHelpers / credsStore) may take.
+    #[arg(long, env = "KEELWATCH_CRED_HELPER_TIMEOUT", value_name = "SECS", default_value_t = 20)]
+    pub cred_helper_timeout: u64,
 }
 
 impl SourceArgs {
@@ -78,6 +81,8 @@ impl SourceArgs {
             username: self.username.clone(),
             password: self.password.clone(),
             docker_config: None,
+            cred_helper_timeout: Some(std::time::Duration::from_secs(self.cred_helper_timeout.max(1))),
+            progress: if std::io::stderr().is_terminal() { Some(progress_bar()) } else { None },
         }
     }
 }
@@ -122,6 +127,68 @@ pub struct SbomArgs {
     /// Output format: cyclonedx (default) or json (package inventory).
     #[arg(short = 'o', long = "output", default_value = "cyclonedx")]
     pub output: String,
+}
+
+/// A one-line progress bar on stderr (terminals only): layer i/n, its digest, a bar and the
+/// stored bytes read (pulled for registry images), redrawn at most 10 times a second.
+fn progress_bar() -> ProgressSink {
+    struct State {
+        total: usize,
+        layer: String,
+        size: Option<u64>,
+        last: Option<std::time::Instant>,
+    }
+    let st = std::sync::Mutex::new(State { total: 0, layer: String::new(), size: None, last: None });
+    ProgressSink(std::sync::Arc::new(move |e: &ProgressEvent| {
+        let Ok(mut s) = st.lock() else { return };
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let line = match e {
+            ProgressEvent::LayerStart { index, total, layer, size } => {
+                s.total = *total;
+                s.layer = layer.chars().take(19).collect();
+                s.size = *size;
+                s.last = None;
+                format!("layer {}/{} {} …", index + 1, total, s.layer)
+            }
+            ProgressEvent::LayerBytes { index, read } => {
+                let complete = s.size.is_some_and(|z| *read >= z);
+                if !complete && s.last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100)) {
+                    return;
+                }
+                s.last = Some(std::time::Instant::now());
+                match s.size.filter(|z| *z > 0) {
+                    Some(z) => {
+                        let done = ((*read as f64 / z as f64).min(1.0) * 30.0) as usize;
+                        format!(
+                            "layer {}/{} {} [{}{}] {:.1}/{:.1} MiB",
+                            index + 1,
+                            s.total,
+                            s.layer,
+                            "#".repeat(done),
+                            "-".repeat(30 - done),
+                            mib(*read),
+                            mib(z)
+                        )
+                    }
+                    None => format!("layer {}/{} {} {:.1} MiB", index + 1, s.total, s.layer, mib(*read)),
+                }
+            }
+            ProgressEvent::LayerDone { index, cached } => {
+                let state = match (cached, s.size) {
+                    (true, _) => "cached".to_string(),
+                    (false, Some(z)) => format!("[{}] {:.1}/{:.1} MiB", "#".repeat(30), mib(z), mib(z)),
+                    (false, None) => "done".to_string(),
+                };
+                let line = format!("layer {}/{} {} {state}", index + 1, s.total, s.layer);
+                if index + 1 == s.total {
+                    eprint!("\r\x1b[2K{line}\r\x1b[2K");
+                    return;
+                }
+                line
+            }
+        };
+        eprint!("\r\x1b[2K{line}");
+    }))
 }
 
 fn progress(msg: &str) {

@@ -1,12 +1,14 @@
 //! Packages embedded in binaries and archives, found while the layer streams by:
-//! Go build info (`.go.buildinfo`, Go ≥ 1.18 inline format: Go version, main module,
-//! dependencies with `=>` replacements) and Java archives (pom.properties, MANIFEST.MF,
-//! nested jars).
+//! executables (see [`crate::catalog::exe`] for the section-table based parsers: Rust
+//! cargo-auditable data and Go build info in both formats) and Java archives
+//! (pom.properties, MANIFEST.MF, nested jars).
 //!
-//! The Go scan needs no section table: the build-info blob starts with the 14-byte magic
-//! `\xff Go buildinf:` at a 16-byte aligned file offset, so it is found in one forward pass
-//! over the stream with a bounded window. Binaries from Go < 1.18 (pointer-based format, needs
-//! address translation) are not reported.
+//! Executables up to [`crate::walker::Limits::max_binary`] are buffered and parsed with their
+//! section tables. Larger ones are streamed through [`scan_executable`], which needs no
+//! section table: a Go ≥ 1.18 build-info blob starts with the 14-byte magic
+//! `\xff Go buildinf:` at a 16-byte aligned file offset and carries its strings inline, so it
+//! is found in one forward pass with a bounded window. (The pre-1.18 format stores pointers
+//! that need the whole file; cargo-auditable data needs the section table at the file's end.)
 
 use std::io::{self, Cursor, Read};
 use std::path::Path;
@@ -34,12 +36,72 @@ pub struct JarArtifact {
     pub location: String,
 }
 
+/// A crate compiled into a Rust binary (from its cargo-auditable `.dep-v0` data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RustCrate {
+    pub name: String,
+    pub version: String,
+}
+
 /// What a binary or archive contains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum BinaryFinding {
-    Go { go_version: String, main: Option<GoModule>, deps: Vec<GoModule> },
-    Jar { artifacts: Vec<JarArtifact> },
+    Go {
+        go_version: String,
+        main: Option<GoModule>,
+        deps: Vec<GoModule>,
+    },
+    Jar {
+        artifacts: Vec<JarArtifact>,
+    },
+    /// crates.io packages a cargo-auditable binary was built from (runtime dependencies).
+    Rust {
+        crates: Vec<RustCrate>,
+    },
+}
+
+/// Result of examining one executable file.
+#[derive(Debug, Default)]
+pub struct ExeScan {
+    pub finding: Option<BinaryFinding>,
+    /// The file was larger than the buffer limit: only Go ≥ 1.18 build info was searched.
+    pub streamed_only: bool,
+}
+
+/// First bytes of ELF, PE and (thin) Mach-O files.
+pub fn is_binary_magic(head: &[u8]) -> bool {
+    head.starts_with(b"\x7fELF")
+        || head.starts_with(b"MZ")
+        || [[0xfe, 0xed, 0xfa, 0xce], [0xfe, 0xed, 0xfa, 0xcf], [0xce, 0xfa, 0xed, 0xfe], [0xcf, 0xfa, 0xed, 0xfe]]
+            .iter()
+            .any(|m| head.starts_with(m))
+}
+
+/// Examine an executable of `size` bytes read from `r`: buffered and parsed with its section
+/// table when `size <= max_buffer` (cargo-auditable, Go build info in both formats), else
+/// streamed for Go ≥ 1.18 build info only. Non-binaries are left unread after 4 bytes.
+pub fn examine_executable<R: Read>(r: &mut R, size: u64, max_buffer: u64) -> io::Result<ExeScan> {
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut head[got..])?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    if got < 4 || !is_binary_magic(&head) {
+        return Ok(ExeScan::default());
+    }
+    if size > max_buffer {
+        let mut chained = (&head[..]).chain(r);
+        return Ok(ExeScan { finding: scan_executable(&mut chained)?, streamed_only: true });
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    data.extend_from_slice(&head);
+    r.take(max_buffer.saturating_sub(4)).read_to_end(&mut data)?;
+    Ok(ExeScan { finding: crate::catalog::exe::scan_binary(&data), streamed_only: false })
 }
 
 fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
@@ -53,7 +115,11 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
-/// Parse a build-info blob starting at the magic. `None` for the pre-1.18 format or garbage.
+/// The 14-byte magic that starts a Go build-info blob.
+pub const GO_BUILDINFO_MAGIC: &[u8; 14] = GO_MAGIC;
+
+/// Parse an inline (Go ≥ 1.18) build-info blob starting at the magic. `None` for the
+/// pointer-based pre-1.18 format (see [`crate::catalog::exe`]) or garbage.
 pub fn parse_go_buildinfo(b: &[u8]) -> Option<BinaryFinding> {
     if b.len() < 32 || &b[..14] != GO_MAGIC || b[15] & 2 == 0 {
         return None;
@@ -65,7 +131,14 @@ pub fn parse_go_buildinfo(b: &[u8]) -> Option<BinaryFinding> {
     p += n as usize;
     let (n, k) = uvarint(b.get(p..)?)?;
     p += k;
-    let mut modinfo = b.get(p..p.checked_add(n as usize)?)?;
+    let modinfo = b.get(p..p.checked_add(n as usize)?)?;
+    go_finding(&version, modinfo)
+}
+
+/// Build the finding from the two build-info strings: the Go version (`go1.21.5`) and the
+/// module info (framed by 16 sentinel bytes on each side; lines `path`, `mod`, `dep`, `=>`).
+pub fn go_finding(version: &str, modinfo: &[u8]) -> Option<BinaryFinding> {
+    let mut modinfo = modinfo;
     if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
         modinfo = &modinfo[16..modinfo.len() - 16];
     }
@@ -96,10 +169,10 @@ pub fn parse_go_buildinfo(b: &[u8]) -> Option<BinaryFinding> {
             _ => {}
         }
     }
-    if !version.starts_with("go") {
+    if !version.starts_with("go") || version.len() > 64 {
         return None;
     }
-    Some(BinaryFinding::Go { go_version: version, main, deps })
+    Some(BinaryFinding::Go { go_version: version.to_string(), main, deps })
 }
 
 /// Scan an executable stream for Go build info. Reads the stream to its end (or until found).

@@ -4,7 +4,7 @@
 //! OS: os-release (+ distro files), dpkg status and status.d (source package and version),
 //! apk installed (origin), rpm databases ([`rpm`]). Language: Python dist-info/egg-info,
 //! npm `node_modules/**/package.json`, Ruby gemspecs, Cargo.lock, Go binaries and Java
-//! archives ([`binary`]). Metadata files owned by an OS package (dpkg `.list` files, apk `F:`/`R:`
+//! archives ([`binary`], [`exe`]: Go build info in both formats, cargo-auditable Rust binaries). Metadata files owned by an OS package (dpkg `.list` files, apk `F:`/`R:`
 //! lines, rpm file lists) are not reported again as language packages; binaries (Go, jars)
 //! are reported even when a distro package installed them, since distro advisories do not
 //! cover the modules compiled into them.
@@ -12,6 +12,7 @@
 //! Output is sorted (by kind, name, version, path) so reports are deterministic.
 
 pub mod binary;
+pub mod exe;
 pub mod rpm;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -43,6 +44,8 @@ pub enum PkgKind {
     Npm,
     Gem,
     Cargo,
+    /// Crates compiled into a Rust binary (cargo-auditable).
+    RustBinary,
     Go,
     GoStdlib,
     Maven,
@@ -58,7 +61,7 @@ impl PkgKind {
             PkgKind::Python => "PyPI",
             PkgKind::Npm => "npm",
             PkgKind::Gem => "RubyGems",
-            PkgKind::Cargo => "crates.io",
+            PkgKind::Cargo | PkgKind::RustBinary => "crates.io",
             PkgKind::Go | PkgKind::GoStdlib => "Go",
             PkgKind::Maven => "Maven",
             _ => return None,
@@ -72,7 +75,7 @@ impl PkgKind {
             PkgKind::Python => "Python",
             PkgKind::Npm => "Node.js",
             PkgKind::Gem => "Ruby",
-            PkgKind::Cargo => "Rust",
+            PkgKind::Cargo | PkgKind::RustBinary => "Rust",
             PkgKind::Go | PkgKind::GoStdlib => "Go",
             PkgKind::Maven => "Java",
         }
@@ -561,6 +564,19 @@ pub fn catalog(m: &Merged, layer_ids: &[Option<String>]) -> Inventory {
                         path,
                     );
                     p.go_version = Some(go_version.clone());
+                    p.layer = layer(*l);
+                    pkgs.push(p);
+                }
+            }
+            binary::BinaryFinding::Rust { crates } => {
+                for c in crates {
+                    let mut p = lang_pkg(
+                        PkgKind::RustBinary,
+                        c.name.clone(),
+                        c.version.clone(),
+                        format!("pkg:cargo/{}@{}", purl_enc(&c.name), purl_enc(&c.version)),
+                        path,
+                    );
                     p.layer = layer(*l);
                     pkgs.push(p);
                 }
