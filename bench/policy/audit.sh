@@ -2,13 +2,16 @@
 # Audit throughput of the release `keelwatch policy audit` (loading YAML included) on N
 # generated pods (default 100,000; every 10th privileged) against `pod-security-restricted`.
 # The pods are written outside the repository (default /tmp/keelwatch-audit-pods).
-# Usage: bench/policy/audit.sh [PODS] [DIR]
+# Usage: bench/policy/audit.sh [PODS] [DIR]   (RUST_LIB_BACKTRACE=0 is recommended, see README)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PODS="${1:-100000}"
 DIR="${2:-/tmp/keelwatch-audit-pods}"
-cargo build --release -p keelwatch >/dev/null
-BIN="${CARGO_TARGET_DIR:-target}/release/keelwatch"
+# KEELWATCH_BIN overrides the binary (e.g. a debug build to check the script quickly).
+if [ -z "${KEELWATCH_BIN:-}" ]; then
+  cargo build --release -p keelwatch >/dev/null
+fi
+BIN="${KEELWATCH_BIN:-${CARGO_TARGET_DIR:-target}/release/keelwatch}"
 python3 - "$PODS" "$DIR" <<'PY'
 import os, sys
 pods, out = int(sys.argv[1]), sys.argv[2]
@@ -45,7 +48,8 @@ spec:
                     + container.format(name="web", extra=extra) + container.format(name="proxy", extra="")
                     + "  volumes: [{name: tmp, emptyDir: {}}]\n")
 PY
-cat > "$DIR/restricted.yaml" <<'YAML'
+ASSIGNMENT="${DIR%/}-restricted.yaml"
+cat > "$ASSIGNMENT" <<'YAML'
 apiVersion: policy.keelwatch.dev/v1alpha1
 kind: Assignment
 metadata: {name: restricted}
@@ -54,15 +58,14 @@ YAML
 echo "== $(uptime)"
 start=$(date +%s.%N)
 set +e
-"$BIN" policy audit "$DIR" --assignment "$DIR/restricted.yaml" -o json >"$DIR/report.json"
+"$BIN" policy audit "$DIR" --assignment "$ASSIGNMENT" -o json >"${DIR%/}-report.json"
 rc=$?
 set -e
 end=$(date +%s.%N)
-python3 - "$DIR/report.json" "$PODS" "$rc" "$start" "$end" <<'PY'
+python3 - "${DIR%/}-report.json" "$PODS" "$rc" "$start" "$end" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 pods, rc, secs = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[5]) - float(sys.argv[4])
-# The assignment file is loaded as an object too (and matches nothing).
 want = (pods + 9) // 10
 got = len(r["findings"])
 print(f"audit: {r['objects']} objects in {secs:.2f} s = {r['objects'] / secs:,.0f} objects/s; "

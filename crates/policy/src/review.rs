@@ -337,4 +337,36 @@ mod tests {
         assert_eq!((p.kind.as_str(), p.namespace.as_str()), ("Pod", "x"));
         assert!(prepare(&json!({"operation": "CREATE"}), &inv).is_err());
     }
+
+    #[test]
+    fn direct_conversion_equals_regorus_conversion() {
+        let v = json!({"a": [1, -2, 2.5, 18446744073709551615u64, -9223372036854775808i64, 1e300],
+            "b": {"c": null, "d": true, "e": "x"}, "": [], "f": {}});
+        assert_eq!(to_rego(&v), regorus::Value::from(v.clone()));
+    }
+
+    #[test]
+    fn prepared_object_equals_prepared_audit_request() {
+        let inv = Inventory::from_objects(vec![
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"team": "a"}}}),
+        ]);
+        for obj in [
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "shop", "labels": {"x": "y"}}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+            json!({"kind": "Thing"}),
+        ] {
+            let request = request_for_object(&obj);
+            let a = prepare(&request, &inv).unwrap();
+            let b = prepare_object(&obj, &inv).unwrap();
+            assert_eq!(a.review, b.review, "{obj}");
+            assert_eq!((&a.group, &a.kind, &a.name, &a.namespace), (&b.group, &b.kind, &b.name, &b.namespace));
+            assert_eq!((a.labels, a.namespace_labels), (b.labels, b.namespace_labels));
+        }
+        // The inventory's Namespace is handed to Rego as namespaceObject.
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"}});
+        let p = prepare_object(&pod, &inv).unwrap();
+        assert_eq!(p.review()["namespaceObject"]["metadata"]["labels"]["team"], regorus::Value::from("a"));
+        assert!(p.namespace_labels.flatten().is_some_and(|l| l.contains_key("team")));
+        assert!(prepare_object(&Value::Null, &inv).is_err());
+    }
 }
