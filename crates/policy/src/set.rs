@@ -137,7 +137,7 @@ impl PolicySet {
         point: EnforcementPoint,
     ) -> Result<Vec<Violation>, PolicyError> {
         let mut out = Vec::new();
-        for o in self.evaluate(&prepared, inventory, point) {
+        for o in self.evaluate(prepared, inventory, point) {
             match o.result {
                 Ok(v) => out.extend(v),
                 Err(message) => {
