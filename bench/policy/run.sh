@@ -8,3 +8,4 @@ PODS="${1:-100000}"
 DECISIONS="${2:-20000}"
 cargo bench -p keelwatch-policy --bench decision -- --noplot
 cargo bench -p keelwatch-policy --bench throughput -- "$PODS" "$DECISIONS"
+bench/policy/audit.sh "$PODS"

@@ -125,8 +125,7 @@ pub fn audit(
         .map(|o| {
             let object = ObjectRef::of(o);
             let mut po = PerObject { outcomes: vec![], findings: vec![], errors: vec![] };
-            let request = review::request_for_object(&o.value);
-            let prepared = match review::prepare(&request, inventory) {
+            let prepared = match review::prepare_object(&o.value, inventory) {
                 Ok(p) => p,
                 Err(e) => {
                     po.errors.push(AuditError {

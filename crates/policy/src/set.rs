@@ -126,8 +126,18 @@ impl PolicySet {
         point: EnforcementPoint,
     ) -> Result<Vec<Violation>, PolicyError> {
         let prepared = review::prepare(request, inventory)?;
+        self.collect(&prepared, inventory, point)
+    }
+
+    /// Evaluates a prepared review; the first evaluation error fails it.
+    fn collect(
+        &self,
+        prepared: &PreparedReview<'_>,
+        inventory: &Inventory,
+        point: EnforcementPoint,
+    ) -> Result<Vec<Violation>, PolicyError> {
         let mut out = Vec::new();
-        for o in self.evaluate(&prepared, inventory, point) {
+        for o in self.evaluate(prepared, inventory, point) {
             match o.result {
                 Ok(v) => out.extend(v),
                 Err(message) => {
@@ -151,42 +161,33 @@ impl PolicySet {
         inventory: &Inventory,
         point: EnforcementPoint,
     ) -> Result<Vec<Violation>, PolicyError> {
-        self.review(&review::request_for_object(object), inventory, point)
+        let prepared = review::prepare_object(object, inventory)?;
+        self.collect(&prepared, inventory, point)
     }
 
     /// Evaluates every constraint that matches, in constraint order.
     pub(crate) fn evaluate(
         &self,
-        prepared: &PreparedReview,
+        prepared: &PreparedReview<'_>,
         inventory: &Inventory,
         point: EnforcementPoint,
     ) -> Vec<ConstraintOutcome> {
-        let ns_labels = if prepared.namespace.is_empty() {
-            None
-        } else {
-            inventory
-                .namespace(&prepared.namespace)
-                .or_else(|| prepared.request.get("namespaceObject"))
-                .map(|ns| ns.pointer("/metadata/labels").and_then(Value::as_object))
-        };
         let target = MatchTarget {
             group: &prepared.group,
             kind: &prepared.kind,
             name: &prepared.name,
             namespace: &prepared.namespace,
-            labels: prepared.labels.as_ref(),
-            namespace_labels: ns_labels,
+            labels: prepared.labels,
+            namespace_labels: prepared.namespace_labels,
         };
-        let mut review_rego: Option<regorus::Value> = None;
         let mut out = Vec::new();
         for (index, c) in self.constraints.iter().enumerate() {
             let Some(action) = c.enforcement.action_at(point) else { continue };
             if !c.matcher.matches(&target) {
                 continue;
             }
-            let review_value = review_rego.get_or_insert_with(|| regorus::Value::from(prepared.request.clone()));
             let mut input = BTreeMap::new();
-            input.insert(regorus::Value::from("review"), review_value.clone());
+            input.insert(regorus::Value::from("review"), prepared.review.clone());
             input.insert(regorus::Value::from("parameters"), c.parameters_rego.clone());
             let t = &self.templates[c.template_index];
             let result =

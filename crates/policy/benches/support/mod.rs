@@ -15,6 +15,19 @@ pub fn restricted_set() -> PolicySet {
     b.build().expect("policy set")
 }
 
+/// The given built-in definitions assigned with effect Deny (default parameters).
+#[allow(dead_code)]
+pub fn definitions_set(definitions: &[&str]) -> PolicySet {
+    let mut b = PolicySetBuilder::new();
+    b.add_object(
+        json!({"apiVersion": "policy.keelwatch.dev/v1alpha1", "kind": "Assignment", "metadata": {"name": "some"},
+               "spec": {"definitions": definitions, "effect": "Deny"}}),
+        "bench",
+    )
+    .expect("assignment");
+    b.build().expect("policy set")
+}
+
 /// A typical Deployment's pod: two containers and an init container, security context,
 /// probes, env, volumes — what a ReplicaSet sends at admission.
 pub fn typical_pod(i: usize) -> Value {
