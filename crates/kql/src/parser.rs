@@ -514,7 +514,7 @@ impl Parser {
         let mut items = Vec::new();
         loop {
             let named = self.named_expr()?;
-            let to_type = self.to_typeof()?;
+            let to_type = self.opt_to_typeof()?;
             items.push(MvExpandCol { name: named.name, expr: named.expr, to_type });
             if !self.eat_sym(",") {
                 break;
@@ -540,7 +540,7 @@ impl Parser {
     }
 
     /// `to typeof(T)` after an mv-expand / mv-apply item.
-    fn to_typeof(&mut self) -> Result<Option<KqlType>> {
+    fn opt_to_typeof(&mut self) -> Result<Option<KqlType>> {
         if !self.eat_kw("to") {
             return Ok(None);
         }
@@ -738,7 +738,7 @@ impl Parser {
         let mut cols = Vec::new();
         loop {
             let named = self.named_expr()?;
-            let to_type = self.to_typeof()?;
+            let to_type = self.opt_to_typeof()?;
             cols.push(MvExpandCol { name: named.name, expr: named.expr, to_type });
             if !self.eat_sym(",") {
                 break;

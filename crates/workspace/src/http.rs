@@ -212,7 +212,7 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// Counts the request and checks its bearer token; the 401 response when it is missing or wrong.
-fn admit(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn admit(st: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     st.http.requests.fetch_add(1, Ordering::Relaxed);
     if authorized(st, headers) {
         return Ok(());
@@ -220,7 +220,7 @@ fn admit(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     st.http.unauthorized.fetch_add(1, Ordering::Relaxed);
     let mut r = json_error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token (Authorization: Bearer <token>)");
     r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    Err(r)
+    Err(Box::new(r))
 }
 
 /// `{"error": message}` with a status.
@@ -247,7 +247,7 @@ async fn ingest(
     body: Bytes,
 ) -> Response {
     if let Err(denied) = admit(&st, &headers) {
-        return denied;
+        return *denied;
     }
     if let Err(e) = st.ws.table_schema(&table) {
         return json_error(StatusCode::NOT_FOUND, &e.to_string());
@@ -338,7 +338,7 @@ struct QueryBody {
 
 async fn query_post(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(denied) = admit(&st, &headers) {
-        return denied;
+        return *denied;
     }
     let parsed: QueryBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -363,7 +363,7 @@ async fn query_get(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     if let Err(denied) = admit(&st, &headers) {
-        return denied;
+        return *denied;
     }
     run_query(st, QueryBody { query: q.get("query").cloned(), timespan: q.get("timespan").cloned() }).await
 }

@@ -383,6 +383,10 @@ fn plain_int(raw: &str) -> Option<i64> {
     raw.parse().ok()
 }
 
+/// One NDJSON line: (line number, bytes, its fields in the scanner output, or the object
+/// serde_json parsed when the scanner gave up on the line).
+type LineRow<'a> = (usize, &'a [u8], std::ops::Range<usize>, Option<Map<String, Value>>);
+
 /// Converts an NDJSON body straight into a record batch (the fast path: no JSON trees, see
 /// [`crate::fastjson`]). Blank lines are skipped; row numbers in errors are line numbers,
 /// counted from `first_line`. Every line is checked to be a JSON object before any value is
@@ -399,7 +403,7 @@ pub fn ndjson_to_batch(
     // pass 1: split lines into fields (or parsed objects where the scanner gives up)
     let mut fields: Vec<Field> = Vec::new();
     // per row: (line number, line bytes, fields range, parsed fallback)
-    let mut rows: Vec<(usize, &[u8], std::ops::Range<usize>, Option<Map<String, Value>>)> = Vec::new();
+    let mut rows: Vec<LineRow<'_>> = Vec::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let line_no = first_line + i;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
