@@ -116,6 +116,10 @@ pub enum ExprKind {
     },
     /// `print a = 1, …`.
     Print(Vec<NamedExpr>),
+    /// `search …` as a source (all tables, or those listed with `in (…)`).
+    Search(Box<SearchOp>),
+    /// `(params) { body }` — a user-defined function (the value of a `let`).
+    Function(Box<Function>),
     /// `range x from a to b step s`.
     Range {
         name: Ident,
@@ -221,6 +225,52 @@ pub struct UnionOp {
     pub span: Span,
 }
 
+/// `search [kind=case_sensitive] [in (T1, T2*)] predicate`. In the predicate a bare string
+/// literal means "any string column has this term" (`*` wildcards: `"err*"` is a prefix).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOp {
+    pub case_sensitive: bool,
+    /// Table names or patterns from `in (…)`; `None` = every table.
+    pub tables: Option<Vec<Ident>>,
+    pub predicate: Expr,
+    pub span: Span,
+}
+
+/// A parameter of a user-defined function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    /// `None` = a tabular parameter (`T:(*)` or `T:(Col:type, …)`).
+    pub ty: Option<crate::types::KqlType>,
+    pub default: Option<Expr>,
+}
+
+/// `let f = (a:string, b:long = 5) { let x = …; body }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub params: Vec<Param>,
+    /// The body's statements; the last one is an expression (scalar or tabular).
+    pub body: Vec<Statement>,
+}
+
+/// One aggregate of `make-series` with its `default =` value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesAgg {
+    pub agg: NamedExpr,
+    pub default: Option<Expr>,
+}
+
+/// `make-series aggs on Axis from a to b step s by keys` (also `in range(a, b, s)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MakeSeries {
+    pub aggs: Vec<SeriesAgg>,
+    pub axis: Ident,
+    pub from: Option<Expr>,
+    pub to: Option<Expr>,
+    pub step: Expr,
+    pub by: Vec<NamedExpr>,
+}
+
 /// One piece of a `parse` pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsePart {
@@ -274,6 +324,27 @@ pub enum OpKind {
         on: Vec<JoinCond>,
     },
     Union(UnionOp),
+    /// `lookup [kind=leftouter|inner] (T) on …`: a join that does not repeat right key columns.
+    Lookup {
+        inner: bool,
+        right: Expr,
+        on: Vec<JoinCond>,
+    },
+    MakeSeries(Box<MakeSeries>),
+    /// `T | search …` (a filter over the piped input).
+    Search(Box<SearchOp>),
+    /// `mv-apply x = arr [to typeof(T)] on (subquery)`.
+    MvApply {
+        items: Vec<MvExpandCol>,
+        subquery: Expr,
+    },
+    /// `evaluate bag_unpack(col [, prefix])` with the output columns it adds.
+    BagUnpack {
+        column: Expr,
+        prefix: Option<String>,
+        /// Output schema `: (Col:type, …)` when the query gives one.
+        schema: Option<Vec<(Ident, crate::types::KqlType)>>,
+    },
     MvExpand {
         cols: Vec<MvExpandCol>,
         item_index: Option<Ident>,

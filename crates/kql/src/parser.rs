@@ -30,7 +30,7 @@ struct Parser {
     depth: usize,
 }
 
-const TABULAR_OPS: &str = "where, project, project-away, project-keep, project-rename, project-reorder, extend, summarize, sort/order, top, take/limit, distinct, count, join, union, mv-expand, parse, render, serialize, getschema, as";
+const TABULAR_OPS: &str = "where, project, project-away, project-keep, project-rename, project-reorder, extend, summarize, sort/order, top, take/limit, distinct, count, join, lookup, union, search, make-series, mv-expand, mv-apply, evaluate bag_unpack, parse, render, serialize, getschema, as";
 
 fn type_name(s: &str) -> Option<KqlType> {
     match s {
@@ -180,30 +180,21 @@ impl Parser {
             && (self.is_sym_at(1, ")") || (matches!(self.peek_at(1).tok, Tok::Ident(_)) && self.is_sym_at(2, ":")));
         let value = if is_fn {
             let open = self.expect_sym("(")?;
-            if !self.is_sym(")") {
-                return Err(KqlError::unsupported(
-                    open,
-                    "user-defined functions with parameters are not supported (parameterless views are)",
-                ));
-            }
+            let params = self.params()?;
             self.expect_sym(")")?;
             self.expect_sym("{")?;
             let body = self.statements(true)?;
-            self.expect_sym("}")?;
-            // A view body: its let statements are inlined as a nested block.
-            let mut lets = Vec::new();
-            let mut last = None;
-            for s in body {
-                match s {
-                    Statement::Let { .. } => lets.push(s),
-                    Statement::Expr(e) => last = Some(e),
+            let close = self.expect_sym("}")?;
+            let only_expr = body.len() == 1 && matches!(body[0], Statement::Expr(_));
+            if params.is_empty() && only_expr {
+                // a parameterless view: its body stands for the let value directly
+                match body.into_iter().next() {
+                    Some(Statement::Expr(e)) => e,
+                    _ => return Err(KqlError::syntax(open, "view body has no tabular expression")),
                 }
+            } else {
+                Expr { kind: ExprKind::Function(Box::new(Function { params, body })), span: open.to(close) }
             }
-            let e = last.ok_or_else(|| KqlError::syntax(open, "view body has no tabular expression"))?;
-            if !lets.is_empty() {
-                return Err(KqlError::unsupported(open, "let statements inside a view body are not supported"));
-            }
-            e
         } else {
             self.pipe_expr()?
         };
@@ -319,9 +310,14 @@ impl Parser {
             "union" => OpKind::Union(self.union(start)?),
             "mv-expand" | "mvexpand" => self.mv_expand()?,
             "parse" => self.parse_op()?,
-            "lookup" | "evaluate" | "make-series" | "mv-apply" | "invoke" | "search" | "sample" | "sample-distinct"
-            | "top-nested" | "top-hitters" | "parse-where" | "parse-kv" | "facet" | "fork" | "partition" | "scan"
-            | "reduce" | "find" | "externaldata" | "consume" | "lookup-kv" => {
+            "lookup" => self.lookup()?,
+            "make-series" => OpKind::MakeSeries(Box::new(self.make_series()?)),
+            "search" => OpKind::Search(Box::new(self.search(start)?)),
+            "mv-apply" => self.mv_apply()?,
+            "evaluate" => self.evaluate()?,
+            "invoke" | "sample" | "sample-distinct" | "top-nested" | "top-hitters" | "parse-where" | "parse-kv"
+            | "facet" | "fork" | "partition" | "scan" | "reduce" | "find" | "externaldata" | "consume"
+            | "lookup-kv" => {
                 return Err(KqlError::unsupported(
                     start,
                     format!("operator '{name}' is not supported (supported: {TABULAR_OPS})"),
@@ -365,6 +361,250 @@ impl Parser {
         None
     }
 
+    /// Function parameters: `a:string, b:long = 5, T:(*)`.
+    fn params(&mut self) -> Result<Vec<Param>> {
+        let mut out: Vec<Param> = Vec::new();
+        while !self.is_sym(")") {
+            let name = self.ident()?;
+            self.expect_sym(":")?;
+            let ty = if self.eat_sym("(") {
+                // tabular parameter: `(*)` or a column list, which is not checked
+                let mut depth = 1usize;
+                while depth > 0 {
+                    match self.bump().tok {
+                        Tok::Sym("(") => depth += 1,
+                        Tok::Sym(")") => depth -= 1,
+                        Tok::Eof => return Err(self.unexpected("')' closing the tabular parameter")),
+                        _ => {}
+                    }
+                }
+                None
+            } else {
+                let t = self.ident()?;
+                Some(type_name(&t.name).ok_or_else(|| KqlError::syntax(t.span, format!("unknown type '{}'", t.name)))?)
+            };
+            let default = if self.eat_sym("=") { Some(self.expr()?) } else { None };
+            if out.iter().any(|p| p.name.name == name.name) {
+                return Err(KqlError::syntax(name.span, format!("parameter '{}' appears twice", name.name)));
+            }
+            out.push(Param { name, ty, default });
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `lookup [kind=leftouter|inner] (T) on conditions`.
+    fn lookup(&mut self) -> Result<OpKind> {
+        let mut inner = false;
+        loop {
+            if let Some((v, span)) = self.option("kind") {
+                inner = match v.as_str() {
+                    "leftouter" => false,
+                    "inner" => true,
+                    _ => return Err(KqlError::syntax(span, format!("unknown lookup kind '{v}' (leftouter or inner)"))),
+                };
+            } else if self.is_kw("hint") && self.is_sym_at(1, ".") {
+                self.skip_hints()?;
+            } else {
+                break;
+            }
+        }
+        let (right, on) = self.join_tail()?;
+        Ok(OpKind::Lookup { inner, right, on })
+    }
+
+    /// `make-series [kind=nonempty] [Col =] Agg [default = v], … on Axis (from a to b step s | in
+    /// range(a, b, s)) [by keys]`.
+    fn make_series(&mut self) -> Result<MakeSeries> {
+        loop {
+            if let Some((v, span)) = self.option("kind") {
+                if v != "nonempty" {
+                    return Err(KqlError::syntax(span, format!("unknown make-series kind '{v}' (nonempty)")));
+                }
+            } else if self.is_kw("hint") && self.is_sym_at(1, ".") {
+                self.skip_hints()?;
+            } else {
+                break;
+            }
+        }
+        let mut aggs = Vec::new();
+        loop {
+            let agg = self.named_expr()?;
+            let default = if self.is_kw("default") && self.is_sym_at(1, "=") {
+                self.bump();
+                self.bump();
+                Some(self.expr()?)
+            } else {
+                None
+            };
+            aggs.push(SeriesAgg { agg, default });
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        self.expect_kw("on")?;
+        let axis = self.ident()?;
+        let (mut from, mut to, step);
+        if self.eat_kw("in") {
+            self.expect_kw("range")?;
+            self.expect_sym("(")?;
+            from = Some(self.expr()?);
+            self.expect_sym(",")?;
+            to = Some(self.expr()?);
+            self.expect_sym(",")?;
+            step = self.expr()?;
+            self.expect_sym(")")?;
+        } else {
+            from = None;
+            to = None;
+            if self.eat_kw("from") {
+                from = Some(self.expr()?);
+            }
+            if self.eat_kw("to") {
+                to = Some(self.expr()?);
+            }
+            self.expect_kw("step")?;
+            step = self.expr()?;
+        }
+        let by = if self.eat_kw("by") { self.named_list()? } else { Vec::new() };
+        Ok(MakeSeries { aggs, axis, from, to, step, by })
+    }
+
+    /// `search [kind=case_sensitive|case_insensitive] [in (T1, T2*)] predicate`.
+    fn search(&mut self, start: Span) -> Result<SearchOp> {
+        let mut case_sensitive = false;
+        loop {
+            if let Some((v, span)) = self.option("kind") {
+                case_sensitive = match v.as_str() {
+                    "case_sensitive" => true,
+                    "case_insensitive" => false,
+                    _ => {
+                        return Err(KqlError::syntax(
+                            span,
+                            format!("unknown search kind '{v}' (case_sensitive or case_insensitive)"),
+                        ));
+                    }
+                };
+            } else if self.is_kw("hint") && self.is_sym_at(1, ".") {
+                self.skip_hints()?;
+            } else {
+                break;
+            }
+        }
+        let tables = if self.is_kw("in") && self.is_sym_at(1, "(") {
+            self.bump();
+            self.bump();
+            let mut v = vec![self.name_pattern()?];
+            while self.eat_sym(",") {
+                v.push(self.name_pattern()?);
+            }
+            self.expect_sym(")")?;
+            Some(v)
+        } else {
+            None
+        };
+        let predicate = self.expr()?;
+        Ok(SearchOp { case_sensitive, tables, predicate, span: start.to(self.prev_span()) })
+    }
+
+    /// `mv-apply [name =] arr [to typeof(T)], … on (subquery)`.
+    fn mv_apply(&mut self) -> Result<OpKind> {
+        let mut items = Vec::new();
+        loop {
+            let named = self.named_expr()?;
+            let to_type = self.opt_to_typeof()?;
+            items.push(MvExpandCol { name: named.name, expr: named.expr, to_type });
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        self.expect_kw("on")?;
+        let open = self.expect_sym("(")?;
+        // the subquery is a pipeline over the expanded rows; it starts with an operator
+        let mut ops = Vec::new();
+        if self.is_sym("|") {
+            self.bump();
+        }
+        loop {
+            ops.push(self.operator()?);
+            if !self.eat_sym("|") {
+                break;
+            }
+        }
+        let close = self.expect_sym(")")?;
+        let span = open.to(close);
+        let source = Expr { kind: ExprKind::Name("$mvapply".into()), span: open };
+        Ok(OpKind::MvApply { items, subquery: Expr { kind: ExprKind::Pipe { source: Box::new(source), ops }, span } })
+    }
+
+    /// `to typeof(T)` after an mv-expand / mv-apply item.
+    fn opt_to_typeof(&mut self) -> Result<Option<KqlType>> {
+        if !self.eat_kw("to") {
+            return Ok(None);
+        }
+        self.expect_kw("typeof")?;
+        self.expect_sym("(")?;
+        let t = self.ident()?;
+        self.expect_sym(")")?;
+        Ok(Some(type_name(&t.name).ok_or_else(|| KqlError::syntax(t.span, format!("unknown type '{}'", t.name)))?))
+    }
+
+    /// `evaluate plugin(args)`: only `bag_unpack(col [, prefix]) [: (Col:type, …)]`.
+    fn evaluate(&mut self) -> Result<OpKind> {
+        self.skip_hints()?;
+        let name = self.ident()?;
+        if name.name != "bag_unpack" {
+            return Err(KqlError::unsupported(
+                name.span,
+                format!("evaluate plugin '{}' is not supported (supported: bag_unpack)", name.name),
+            ));
+        }
+        self.expect_sym("(")?;
+        let column = self.expr()?;
+        let mut prefix = None;
+        if self.eat_sym(",") {
+            match self.bump() {
+                Token { tok: Tok::Str(p), .. } => prefix = Some(p),
+                t => return Err(KqlError::syntax(t.span, "bag_unpack prefix must be a string literal")),
+            }
+            if self.is_sym(",") {
+                return Err(KqlError::unsupported(
+                    self.span(),
+                    "bag_unpack columnsConflict / ignoredProperties arguments are not supported",
+                ));
+            }
+        }
+        self.expect_sym(")")?;
+        let schema = if self.eat_sym(":") {
+            self.expect_sym("(")?;
+            let mut cols = Vec::new();
+            while !self.is_sym(")") {
+                if self.is_sym("*") {
+                    return Err(KqlError::unsupported(
+                        self.span(),
+                        "'*' in a bag_unpack output schema is not supported",
+                    ));
+                }
+                let n = self.ident()?;
+                self.expect_sym(":")?;
+                let t = self.ident()?;
+                let ty =
+                    type_name(&t.name).ok_or_else(|| KqlError::syntax(t.span, format!("unknown type '{}'", t.name)))?;
+                cols.push((n, ty));
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+            self.expect_sym(")")?;
+            Some(cols)
+        } else {
+            None
+        };
+        Ok(OpKind::BagUnpack { column, prefix, schema })
+    }
+
     fn join(&mut self) -> Result<OpKind> {
         let mut kind = JoinKind::InnerUnique;
         loop {
@@ -387,6 +627,12 @@ impl Parser {
                 break;
             }
         }
+        let (right, on) = self.join_tail()?;
+        Ok(OpKind::Join { kind, right, on })
+    }
+
+    /// `(T) on conditions` or `T on conditions` of join / lookup.
+    fn join_tail(&mut self) -> Result<(Expr, Vec<JoinCond>)> {
         let right = if self.is_sym("(") {
             let open = self.bump().span;
             let e = self.pipe_expr()?;
@@ -408,7 +654,7 @@ impl Parser {
         if on.is_empty() {
             return Err(KqlError::syntax(on_span, "join needs at least one 'on' condition"));
         }
-        Ok(OpKind::Join { kind, right, on })
+        Ok((right, on))
     }
 
     fn join_conds(&self, e: &Expr, out: &mut Vec<JoinCond>) -> Result<()> {
@@ -492,15 +738,7 @@ impl Parser {
         let mut cols = Vec::new();
         loop {
             let named = self.named_expr()?;
-            let to_type = if self.eat_kw("to") {
-                self.expect_kw("typeof")?;
-                self.expect_sym("(")?;
-                let t = self.ident()?;
-                self.expect_sym(")")?;
-                Some(type_name(&t.name).ok_or_else(|| KqlError::syntax(t.span, format!("unknown type '{}'", t.name)))?)
-            } else {
-                None
-            };
+            let to_type = self.opt_to_typeof()?;
             cols.push(MvExpandCol { name: named.name, expr: named.expr, to_type });
             if !self.eat_sym(",") {
                 break;
@@ -1036,6 +1274,12 @@ impl Parser {
                 return Ok(Expr { kind: ExprKind::Union(Box::new(u)), span: sp });
             }
             "datatable" if call_follows => return self.datatable(span),
+            "search" if !call_follows => {
+                self.bump();
+                let op = self.search(span)?;
+                let sp = op.span;
+                return Ok(Expr { kind: ExprKind::Search(Box::new(op)), span: sp });
+            }
             "print" => {
                 self.bump();
                 let list = if self.at_end_of_op() { Vec::new() } else { self.named_list()? };

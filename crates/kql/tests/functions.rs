@@ -110,6 +110,8 @@ fn datetimes_and_timespans() {
     assert_eq!(one("1h / 2"), "00:30:00");
     assert_eq!(one("-5m"), "-00:05:00");
     assert_eq!(one("100ms"), "00:00:00.1000000");
+    assert_eq!(one("7d"), "7.00:00:00");
+    assert_eq!(one("30m + 30s"), "00:30:30");
     assert_eq!(one("timespan(1.02:03:04)"), "1.02:03:04");
     assert_eq!(one("5m > 1m"), "true");
     assert_eq!(one("bin(datetime(2024-01-01 10:17:00), 15m)"), "2024-01-01T10:15:00Z");

@@ -30,6 +30,11 @@ fn where_and_string_operators() {
     assert_eq!(lines("Pods | where ContainerRestartCount !between (1 .. 3) | count"), ["3"]);
     assert_eq!(lines("Pods | where Name matches regex @'^web-\\d$' | count"), ["3"]);
     assert_eq!(lines("Pods | where * has 'kube' | project Name"), ["dns-1"]);
+    assert_eq!(lines("Pods | where * contains 'ube-sys' | project Name"), ["dns-1"]);
+    assert_eq!(
+        lines("Pods | where * contains 'B-' | project Name | sort by Name asc"),
+        ["db-1", "web-1", "web-1", "web-2"]
+    );
     assert_eq!(
         lines("Pods | where TimeGenerated between (datetime(2024-01-01 00:04) .. 10m) | project Name"),
         ["web-2", "db-1"]
@@ -126,6 +131,14 @@ fn summarize_naming_and_aggregates() {
     assert_eq!(
         lines("N | summarize dcount(s), count(), sum(x), min(t), max(t)"),
         ["3|5|10|00:00:00.0000000|1.00:00:00"].map(|s| s.replace(".0000000", ""))
+    );
+    // any(): some value of the group (here each group has one distinct value)
+    assert_eq!(header("Pods | summarize any(Namespace) by Computer"), "Computer:string,any_Namespace:string");
+    assert_eq!(
+        lines(
+            "Pods | where Name startswith 'web' | summarize any(Namespace), any(PodStatus) by Name | sort by Name asc"
+        ),
+        ["web-1|default|Running", "web-2|default|Running"]
     );
     // empty input: a single row with zero counts when there are no keys
     assert_eq!(lines("Pods | where Name == 'none' | summarize count(), countif(true)"), ["0|0"]);

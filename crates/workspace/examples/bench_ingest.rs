@@ -6,7 +6,6 @@
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-use keelwatch_workspace::rows::ParsedRows;
 use keelwatch_workspace::{Workspace, WorkspaceOptions};
 
 fn dir_bytes(p: &std::path::Path) -> u64 {
@@ -68,20 +67,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ws =
             Workspace::open_with(&ws_dir, WorkspaceOptions { default_retention_days: None, ..Default::default() })?;
         let t = Instant::now();
-        let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
-        let mut batch = ParsedRows::default();
-        let mut rows = 0usize;
-        for (i, line) in reader.lines().enumerate() {
-            let line = line?;
-            if let serde_json::Value::Object(m) = serde_json::from_str(&line)? {
-                batch.rows.push((i + 1, m));
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
+        let (mut chunk, mut chunk_rows, mut first_line, mut line_no, mut rows) = (Vec::new(), 0, 1, 0, 0usize);
+        loop {
+            let n = reader.read_until(b'\n', &mut chunk)?;
+            if n == 0 {
+                break;
             }
-            if batch.len() >= 20_000 {
-                rows += ws.append_parsed(table, &batch)?.rows;
-                batch.rows.clear();
+            line_no += 1;
+            chunk_rows += 1;
+            if chunk_rows >= 20_000 {
+                rows += ws.append_ndjson(table, &chunk, first_line)?.rows;
+                chunk.clear();
+                chunk_rows = 0;
+                first_line = line_no + 1;
             }
         }
-        rows += ws.append_parsed(table, &batch)?.rows;
+        rows += ws.append_ndjson(table, &chunk, first_line)?.rows;
         ws.flush()?;
         let secs = t.elapsed().as_secs_f64();
         println!("ingested {rows} {table} rows in {secs:.1} s: {:.0} rows/s (one thread)", rows as f64 / secs);

@@ -211,15 +211,21 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn unauthorized(st: &AppState) -> Response {
+/// Counts the request and checks its bearer token; the 401 response when it is missing or wrong.
+fn admit(st: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    st.http.requests.fetch_add(1, Ordering::Relaxed);
+    if authorized(st, headers) {
+        return Ok(());
+    }
     st.http.unauthorized.fetch_add(1, Ordering::Relaxed);
-    let mut r = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(json!({"error": "missing or invalid bearer token (Authorization: Bearer <token>)"})),
-    )
-        .into_response();
+    let mut r = json_error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token (Authorization: Bearer <token>)");
     r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
+    Err(Box::new(r))
+}
+
+/// `{"error": message}` with a status.
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({"error": message}))).into_response()
 }
 
 /// Builds the router (exposed for tests that drive it without a socket).
@@ -240,19 +246,18 @@ async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    st.http.requests.fetch_add(1, Ordering::Relaxed);
-    if !authorized(&st, &headers) {
-        return unauthorized(&st);
+    if let Err(denied) = admit(&st, &headers) {
+        return *denied;
     }
     if let Err(e) = st.ws.table_schema(&table) {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({"error": e.to_string()}))).into_response();
+        return json_error(StatusCode::NOT_FOUND, &e.to_string());
     }
     let ws = st.ws.clone();
     let res = tokio::task::spawn_blocking(move || ws.append_body(&table, &body)).await;
     match res {
         Ok(Ok(r)) => (StatusCode::OK, axum::Json(json!({"accepted": r.rows}))).into_response(),
         Ok(Err(e)) => error_response(&st, e),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": e.to_string()}))).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
@@ -261,12 +266,12 @@ fn error_response(st: &AppState, e: Error) -> Response {
     match e {
         Error::Row { .. } | Error::Json { .. } => {
             st.http.bad_requests.fetch_add(1, Ordering::Relaxed);
-            (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg}))).into_response()
+            json_error(StatusCode::BAD_REQUEST, &msg)
         }
-        Error::UnknownTable { .. } => (StatusCode::NOT_FOUND, axum::Json(json!({"error": msg}))).into_response(),
+        Error::UnknownTable { .. } => json_error(StatusCode::NOT_FOUND, &msg),
         Error::BufferFull { retry_after_secs, .. } => {
             st.http.throttled.fetch_add(1, Ordering::Relaxed);
-            let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"error": msg}))).into_response();
+            let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, &msg);
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -274,7 +279,7 @@ fn error_response(st: &AppState, e: Error) -> Response {
         }
         _ => {
             tracing::error!(error = %msg, "ingest failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error": msg}))).into_response()
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &msg)
         }
     }
 }
@@ -332,9 +337,8 @@ struct QueryBody {
 }
 
 async fn query_post(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    st.http.requests.fetch_add(1, Ordering::Relaxed);
-    if !authorized(&st, &headers) {
-        return unauthorized(&st);
+    if let Err(denied) = admit(&st, &headers) {
+        return *denied;
     }
     let parsed: QueryBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -358,9 +362,8 @@ async fn query_get(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    st.http.requests.fetch_add(1, Ordering::Relaxed);
-    if !authorized(&st, &headers) {
-        return unauthorized(&st);
+    if let Err(denied) = admit(&st, &headers) {
+        return *denied;
     }
     run_query(st, QueryBody { query: q.get("query").cloned(), timespan: q.get("timespan").cloned() }).await
 }

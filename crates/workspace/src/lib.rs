@@ -34,6 +34,7 @@
 
 pub mod demo;
 mod error;
+mod fastjson;
 pub mod http;
 
 pub mod manifest;

@@ -319,6 +319,189 @@ pub fn parse_timespan(s: &str) -> Option<i64> {
     Some(if neg { -total } else { total })
 }
 
+/// A top-level value of a row: raw JSON text from the fast scanner, or a parsed value.
+enum Slot<'a> {
+    Raw(&'a str, bool),
+    Val(&'a Value),
+}
+
+impl Builder {
+    /// Appends a raw JSON value (validated by the scanner); `canonical` as in
+    /// [`crate::fastjson::Field`]. Values the fast path does not handle are parsed and
+    /// appended as by [`Builder::append`], so results and errors are the same.
+    fn append_raw(&mut self, raw: &str, canonical: bool, scratch: &mut String) -> std::result::Result<(), String> {
+        let plain_str = || -> Option<&str> {
+            let b = raw.as_bytes();
+            (b.len() >= 2 && b[0] == b'"' && !raw[1..raw.len() - 1].contains('\\')).then(|| &raw[1..raw.len() - 1])
+        };
+        match self {
+            Builder::Str(b) => {
+                if let Some(s) = plain_str() {
+                    b.append_value(s);
+                    return Ok(());
+                }
+            }
+            Builder::Dyn(b) if canonical => {
+                b.append_value(raw);
+                return Ok(());
+            }
+            Builder::I64(b) => {
+                if let Some(n) = plain_int(raw) {
+                    b.append_value(n);
+                    return Ok(());
+                }
+            }
+            Builder::F64(b) => {
+                if let Some(n) = plain_int(raw) {
+                    b.append_value(n as f64);
+                    return Ok(());
+                }
+            }
+            Builder::Ts(b) => {
+                if let Some(t) = plain_str().and_then(parse_datetime) {
+                    b.append_value(t);
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        let v: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON value: {e}"))?;
+        if v.is_null() {
+            self.append_null();
+            return Ok(());
+        }
+        self.append(&v, scratch)
+    }
+}
+
+/// A JSON integer literal of at most 15 digits (exact in both i64 and f64).
+fn plain_int(raw: &str) -> Option<i64> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+/// One NDJSON line: (line number, bytes, its fields in the scanner output, or the object
+/// serde_json parsed when the scanner gave up on the line).
+type LineRow<'a> = (usize, &'a [u8], std::ops::Range<usize>, Option<Map<String, Value>>);
+
+/// Converts an NDJSON body straight into a record batch (the fast path: no JSON trees, see
+/// [`crate::fastjson`]). Blank lines are skipped; row numbers in errors are line numbers,
+/// counted from `first_line`. Every line is checked to be a JSON object before any value is
+/// converted, so a syntax error is reported before a schema error, as with [`parse_body`].
+/// Returns the batch (possibly empty).
+pub fn ndjson_to_batch(
+    table: &TableSchema,
+    body: &[u8],
+    first_line: usize,
+    unknown: UnknownColumns,
+    now_ns: i64,
+) -> Result<RecordBatch> {
+    use crate::fastjson::{Field, scan_object};
+    // pass 1: split lines into fields (or parsed objects where the scanner gives up)
+    let mut fields: Vec<Field> = Vec::new();
+    // per row: (line number, line bytes, fields range, parsed fallback)
+    let mut rows: Vec<LineRow<'_>> = Vec::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = first_line + i;
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let start = fields.len();
+        if std::str::from_utf8(line).is_ok() && scan_object(line, &mut fields).is_some() {
+            rows.push((line_no, line, start..fields.len(), None));
+            continue;
+        }
+        fields.truncate(start);
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(m)) => rows.push((line_no, line, start..start, Some(m))),
+            Ok(other) => {
+                return Err(Error::Json {
+                    line: line_no,
+                    column: 1,
+                    message: format!("line is {}, expected a JSON object", kind(&other)),
+                });
+            }
+            Err(e) => return Err(Error::Json { line: line_no, column: e.column(), message: e.to_string() }),
+        }
+    }
+    // pass 2: convert
+    let schema = crate::schema::arrow_schema(table.name)
+        .ok_or_else(|| Error::UnknownTable { name: table.name.to_string(), hint: String::new() })?;
+    let index: HashMap<&str, usize> = table.columns.iter().enumerate().map(|(i, c)| (c.name, i)).collect();
+    let tg = table.column_index("TimeGenerated");
+    let mut builders: Vec<Builder> = table.columns.iter().map(|c| Builder::new(c.ty, rows.len())).collect();
+    let mut slots: Vec<Option<Slot<'_>>> = (0..table.columns.len()).map(|_| None).collect();
+    let mut scratch = String::new();
+    let row_err = |row: usize, column: &str, message: String| Error::Row {
+        table: table.name.to_string(),
+        source: RowError { row, column: column.to_string(), message },
+    };
+    let unknown_key = |row: usize, k: &str| -> Error {
+        let hint = match table.column_ignore_case(k) {
+            Some(c) => format!("; did you mean '{}'? (column names are case-sensitive)", c.name),
+            None => match keelwatch_tables::suggest(k, table.columns.iter().map(|c| c.name)).first() {
+                Some(c) => format!("; did you mean '{c}'?"),
+                None => String::new(),
+            },
+        };
+        row_err(row, k, format!("no such column in {}{hint}", table.name))
+    };
+    for (row_no, line, range, parsed) in &rows {
+        slots.iter_mut().for_each(|s| *s = None);
+        // the scanner checked UTF-8 for scanned lines
+        let text = std::str::from_utf8(line).unwrap_or_default();
+        match parsed {
+            None => {
+                for f in &fields[range.clone()] {
+                    let decoded;
+                    let key: &str = if f.key_escaped {
+                        decoded = serde_json::from_str::<String>(&text[f.key.0 - 1..f.key.1 + 1]).unwrap_or_default();
+                        decoded.as_str()
+                    } else {
+                        &text[f.key.0..f.key.1]
+                    };
+                    match index.get(key) {
+                        Some(&i) => slots[i] = Some(Slot::Raw(&text[f.val.0..f.val.1], f.canonical)),
+                        None if unknown == UnknownColumns::Ignore => {}
+                        None => return Err(unknown_key(*row_no, key)),
+                    }
+                }
+            }
+            Some(obj) => {
+                for (k, v) in obj {
+                    match index.get(k.as_str()) {
+                        Some(&i) => slots[i] = Some(Slot::Val(v)),
+                        None if unknown == UnknownColumns::Ignore => {}
+                        None => return Err(unknown_key(*row_no, k)),
+                    }
+                }
+            }
+        }
+        for (i, b) in builders.iter_mut().enumerate() {
+            let r = match &slots[i] {
+                None | Some(Slot::Val(Value::Null)) | Some(Slot::Raw("null", _)) => {
+                    if Some(i) == tg
+                        && let Builder::Ts(t) = b
+                    {
+                        t.append_value(now_ns);
+                        continue;
+                    }
+                    b.append_null();
+                    Ok(())
+                }
+                Some(Slot::Val(v)) => b.append(v, &mut scratch),
+                Some(Slot::Raw(raw, canonical)) => b.append_raw(raw, *canonical, &mut scratch),
+            };
+            r.map_err(|m| row_err(*row_no, table.columns[i].name, m))?;
+        }
+    }
+    let arrays: Vec<ArrayRef> = builders.into_iter().map(Builder::finish).collect();
+    Ok(RecordBatch::try_new(schema, arrays)?)
+}
+
 /// Converts parsed rows into one record batch with the table's Arrow schema.
 /// `now_ns` fills a missing or null `TimeGenerated`.
 pub fn rows_to_batch(
@@ -387,6 +570,39 @@ mod tests {
 
     fn t(name: &str) -> &'static TableSchema {
         keelwatch_tables::table(name).unwrap()
+    }
+
+    /// The fast NDJSON path gives exactly the batch (and the errors) of the tree path.
+    #[test]
+    fn fast_ndjson_path_matches_the_tree_path() {
+        let tbl = t("ContainerLogV2");
+        let body = concat!(
+            r#"{"TimeGenerated":"2026-01-01T00:00:01.5Z","PodName":"a","LogMessage":{"level":"error","n":[1,2.50,-0],"s":"q\"x"},"LogSource":"stdout","KubernetesMetadata":{ "podUid" : "u1" }}"#,
+            "\n\n",
+            r#"{"PodName":"b\u00e9","LogMessage":"plain \n text","LogLevel":null,"KubernetesMetadata":{"a":{}}}"#,
+            "\n",
+            r#"{"TimeGenerated":"2026-01-01T00:00:02+01:00","PodName":12,"LogMessage":12.0,"Computer":true}"#,
+            "\n"
+        );
+        let fast = ndjson_to_batch(tbl, body.as_bytes(), 1, UnknownColumns::Reject, 7).unwrap();
+        let slow = rows_to_batch(tbl, &parse_body(body.as_bytes()).unwrap(), UnknownColumns::Reject, 7).unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(fast.num_rows(), 3);
+        let perf = t("Perf");
+        for bad in [
+            "{\"CounterValue\": 1}\n{oops}\n",
+            "{\"CounterValue\": \"high\"}\n",
+            "{\"Countervalue\": 1}\n",
+            "1\n",
+            "{\"CounterValue\": 1}\n{\"CounterValue\": {\"a\":1}}\n{oops}\n",
+        ] {
+            let fast = ndjson_to_batch(perf, bad.as_bytes(), 1, UnknownColumns::Reject, 0).unwrap_err().to_string();
+            let slow = parse_body(bad.as_bytes())
+                .and_then(|r| rows_to_batch(perf, &r, UnknownColumns::Reject, 0))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(fast, slow, "{bad}");
+        }
     }
 
     #[test]

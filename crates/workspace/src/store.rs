@@ -419,11 +419,23 @@ impl Workspace {
         self.append_parsed(table, &parsed)
     }
 
-    /// Appends a request body: a JSON array of objects or NDJSON.
+    /// Appends a request body: a JSON array of objects or NDJSON (NDJSON takes the fast,
+    /// tree-free path of [`Workspace::append_ndjson`]).
     pub fn append_body(&self, table: &str, body: &[u8]) -> Result<AppendReceipt> {
         let st = self.state(table)?;
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+            return self.append_ndjson(st.schema.name, body, 1);
+        }
         let parsed = rows::parse_body(body)?;
         self.append_parsed(st.schema.name, &parsed)
+    }
+
+    /// Appends NDJSON lines (one object per line; blank lines skipped) without building JSON
+    /// trees ([`rows::ndjson_to_batch`]); errors name lines counted from `first_line`.
+    pub fn append_ndjson(&self, table: &str, body: &[u8], first_line: usize) -> Result<AppendReceipt> {
+        let st = self.state(table)?;
+        let batch = rows::ndjson_to_batch(st.schema, body, first_line, self.inner.opts.unknown_columns, now_ns())?;
+        self.append_batch(table, batch)
     }
 
     /// Appends already parsed rows.

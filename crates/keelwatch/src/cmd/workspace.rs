@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use keelwatch_workspace::http::{self, ServerConfig, TokenOrigin};
-use keelwatch_workspace::rows::ParsedRows;
 use keelwatch_workspace::{Error, FsyncPolicy, UnknownColumns, Workspace, WorkspaceOptions};
 
 /// Where the workspace lives.
@@ -227,49 +226,39 @@ fn ingest(
         input_bytes = body.len() as u64;
         ws.append_body(table, &body).map(|r| stored += r.rows)
     } else {
-        let mut batch = ParsedRows::default();
-        let mut line = Vec::new();
+        // NDJSON: lines are collected into chunks of `batch_rows` and converted without JSON
+        // trees (Workspace::append_ndjson); errors name the file's line numbers.
+        let mut chunk: Vec<u8> = Vec::with_capacity(1 << 22);
+        let mut chunk_first_line = 1usize;
+        let mut chunk_rows = 0usize;
         let mut line_no = 0usize;
         let mut res = Ok(());
         loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line).context("reading input")?;
+            let start = chunk.len();
+            let n = reader.read_until(b'\n', &mut chunk).context("reading input")?;
             if n == 0 {
                 break;
             }
             input_bytes += n as u64;
             line_no += 1;
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
+            if chunk[start..].iter().any(|b| !b.is_ascii_whitespace()) {
+                chunk_rows += 1;
             }
-            match serde_json::from_slice::<serde_json::Value>(&line) {
-                Ok(serde_json::Value::Object(m)) => batch.rows.push((line_no, m)),
-                Ok(other) => {
-                    res = Err(Error::Json {
-                        line: line_no,
-                        column: 1,
-                        message: format!("line is not a JSON object: {}", truncate(&other.to_string())),
-                    });
-                    break;
-                }
-                Err(e) => {
-                    res = Err(Error::Json { line: line_no, column: e.column(), message: e.to_string() });
-                    break;
-                }
-            }
-            if batch.len() >= batch_rows {
-                match ws.append_parsed(table, &batch) {
+            if chunk_rows >= batch_rows {
+                match ws.append_ndjson(table, &chunk, chunk_first_line) {
                     Ok(r) => stored += r.rows,
                     Err(e) => {
                         res = Err(e);
                         break;
                     }
                 }
-                batch.rows.clear();
+                chunk.clear();
+                chunk_rows = 0;
+                chunk_first_line = line_no + 1;
             }
         }
-        if res.is_ok() && !batch.is_empty() {
-            res = ws.append_parsed(table, &batch).map(|r| stored += r.rows);
+        if res.is_ok() && chunk_rows > 0 {
+            res = ws.append_ndjson(table, &chunk, chunk_first_line).map(|r| stored += r.rows);
         }
         res
     };
@@ -292,17 +281,6 @@ fn ingest(
             Ok(ExitCode::from(if input_error(&e) { 2 } else { 1 }))
         }
     }
-}
-
-fn truncate(s: &str) -> String {
-    if s.len() <= 60 {
-        return s.to_string();
-    }
-    let mut cut = 57;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}...", &s[..cut])
 }
 
 fn human_bytes(n: u64) -> String {

@@ -133,6 +133,8 @@ impl Binder<'_> {
             | ExprKind::Union(_)
             | ExprKind::Datatable { .. }
             | ExprKind::Print(_)
+            | ExprKind::Search(_)
+            | ExprKind::Function(_)
             | ExprKind::Range { .. } => Err(KqlError::binding(
                 e.span,
                 "a tabular expression cannot be used as a value here (use toscalar(...) or 'in (...)')",
@@ -157,6 +159,9 @@ impl Binder<'_> {
                     span,
                     format!("'{n}' is a tabular let; use toscalar({n}) or 'x in ({n})' to use it as a value"),
                 ));
+            }
+            Some(LetValue::Function { .. }) => {
+                return Err(KqlError::binding(span, format!("'{n}' is a function; call it as {n}(…)")));
             }
             None => {}
         }
@@ -349,11 +354,14 @@ impl Binder<'_> {
             StrOpKind::StartsWith => udf::strings::Kind::StartsWith,
             StrOpKind::EndsWith => udf::strings::Kind::EndsWith,
         };
+        // a dynamic haystack is passed as its JSON text; the UDF unquotes strings lazily
+        // (without a per-row tostring allocation)
+        let (hay, dynamic) = if hay.ty == KqlType::Dynamic { (hay.expr, 1i64) } else { (self.to_string(hay), 0) };
         udf::call(
             "kql_strop",
             DataType::Boolean,
             udf::strings::strop,
-            vec![self.to_string(hay), self.to_string(needle), lit(kind as i64), lit(i64::from(op.cs))],
+            vec![hay, self.to_string(needle), lit(kind as i64), lit(i64::from(op.cs)), lit(dynamic)],
         )
     }
 

@@ -162,6 +162,9 @@ impl Binder<'_> {
     /// Binds a function call.
     pub(crate) fn call(&mut self, name: &Ident, args: &[ast::Expr], span: Span, fr: &Frame) -> Result<Typed> {
         let n = name.name.as_str();
+        if matches!(self.lookup_let(n), Some(super::LetValue::Function { .. })) {
+            return self.call_function_scalar(name, args, span, fr);
+        }
         if super::aggs::is_aggregate(n) {
             return self.aggregate_call(name, args, span);
         }

@@ -9,9 +9,13 @@
 //! (qualified from the plan schema) so equal names on two join sides never clash.
 
 mod aggs;
+mod apply;
 mod expr;
 mod funcs;
 mod ops;
+mod search;
+mod series;
+mod userfn;
 
 use std::collections::HashMap;
 
@@ -80,6 +84,11 @@ impl Typed {
 enum LetValue {
     Scalar(Typed),
     Tabular(Frame),
+    /// A user-defined function; `tabular` when its body is a tabular expression.
+    Function {
+        f: std::rc::Rc<ast::Function>,
+        tabular: bool,
+    },
 }
 
 /// Options that shape binding.
@@ -114,6 +123,7 @@ pub fn bind_query(query: &Query, catalog: &dyn Catalog, opts: &BindOptions) -> R
         render: None,
         ordered: false,
         agg: None,
+        fn_depth: 0,
     };
     let r = b.query(query);
     r.map_err(|e| e.locate(&query.text))
@@ -130,6 +140,8 @@ pub(crate) struct Binder<'a> {
     ordered: bool,
     /// Set while binding `summarize` aggregates: (input frame, collected aggregate exprs).
     agg: Option<aggs::AggCtx>,
+    /// Nesting depth of user-defined function calls being bound (recursion guard).
+    fn_depth: usize,
 }
 
 impl Binder<'_> {
@@ -163,6 +175,9 @@ impl Binder<'_> {
     /// Decides whether a let value is tabular (pipes, tables, tabular lets, union, datatable…)
     /// or scalar, and binds it.
     fn let_value(&mut self, name: &str, e: &ast::Expr) -> Result<LetValue> {
+        if let ExprKind::Function(f) = &e.kind {
+            return self.define_function(f, e.span);
+        }
         if self.is_tabular(e) {
             let mut f = self.tabular(e)?;
             f.source = name.to_string();
@@ -180,16 +195,19 @@ impl Binder<'_> {
             | ExprKind::Union(_)
             | ExprKind::Datatable { .. }
             | ExprKind::Print(_)
+            | ExprKind::Search(_)
             | ExprKind::Range { .. } => true,
             ExprKind::Name(n) => match self.lookup_let(n) {
                 Some(LetValue::Tabular(_)) => true,
+                Some(LetValue::Function { f, tabular }) => *tabular && f.params.is_empty(),
                 Some(LetValue::Scalar(_)) => false,
                 None => self.catalog.table(n).is_some(),
             },
-            ExprKind::Call { name, args } => {
-                (matches!(name.name.as_str(), "materialize" | "table" | "view") && !args.is_empty())
-                    || (args.is_empty() && matches!(self.lookup_let(&name.name), Some(LetValue::Tabular(_))))
-            }
+            ExprKind::Call { name, args } => match self.lookup_let(&name.name) {
+                Some(LetValue::Function { tabular, .. }) => *tabular,
+                Some(LetValue::Tabular(_)) => args.is_empty(),
+                _ => matches!(name.name.as_str(), "materialize" | "table" | "view") && !args.is_empty(),
+            },
             _ => false,
         }
     }
@@ -220,6 +238,10 @@ impl Binder<'_> {
                 Ok(f)
             }
             ExprKind::Range { name, from, to, step } => self.range(name, from, to, step, e.span),
+            ExprKind::Search(op) => self.search_source(op),
+            ExprKind::Call { name, args } if matches!(self.lookup_let(&name.name), Some(LetValue::Function { .. })) => {
+                self.call_function_tabular(name, args, e.span)
+            }
             ExprKind::Call { name, args }
                 if matches!(name.name.as_str(), "materialize" | "view") && args.len() == 1 =>
             {
@@ -245,6 +267,10 @@ impl Binder<'_> {
     fn table_ref(&mut self, n: &str, span: Span) -> Result<Frame> {
         match self.lookup_let(n) {
             Some(LetValue::Tabular(f)) => return Ok(f.clone()),
+            Some(LetValue::Function { .. }) => {
+                let id = ast::Ident { name: n.to_string(), span };
+                return self.call_function_tabular(&id, &[], span);
+            }
             Some(LetValue::Scalar(_)) => {
                 return Err(KqlError::binding(span, format!("'{n}' is a scalar let, not a table")));
             }
@@ -254,7 +280,7 @@ impl Binder<'_> {
             let mut names = self.catalog.table_names();
             for s in &self.scopes {
                 for (k, v) in s {
-                    if matches!(v, LetValue::Tabular(_)) {
+                    if matches!(v, LetValue::Tabular(_) | LetValue::Function { tabular: true, .. }) {
                         names.push(k.clone());
                     }
                 }

@@ -167,8 +167,22 @@ impl Binder<'_> {
                 )?;
                 Ok(fr.with_plan(plan, vec![Col { name: "Count".into(), ty: KqlType::Long }]))
             }
-            OpKind::Join { kind, right, on } => self.join(fr, *kind, right, on, span),
+            OpKind::Join { kind, right, on } => {
+                let right = self.tabular(right)?;
+                self.join(fr, *kind, right, on, span, false)
+            }
+            OpKind::Lookup { inner, right, on } => {
+                let right = self.tabular(right)?;
+                let kind = if *inner { JoinKind::Inner } else { JoinKind::LeftOuter };
+                self.join(fr, kind, right, on, span, true)
+            }
             OpKind::Union(u) => self.union(Some(fr), u),
+            OpKind::Search(s) => self.search_filter(fr, s),
+            OpKind::MakeSeries(ms) => self.make_series(fr, ms, span),
+            OpKind::MvApply { items, subquery } => self.mv_apply(fr, items, subquery, span),
+            OpKind::BagUnpack { column, prefix, schema } => {
+                self.bag_unpack(fr, column, prefix.as_deref(), schema.as_deref(), span)
+            }
             OpKind::MvExpand { cols, item_index, limit } => {
                 if let Some(ix) = item_index {
                     return Err(KqlError::unsupported(ix.span, "mv-expand with_itemindex is not supported"));
@@ -246,7 +260,11 @@ impl Binder<'_> {
         }
     }
 
-    fn sort_exprs(&mut self, fr: &Frame, keys: &[ast::SortKey]) -> Result<Vec<datafusion::logical_expr::SortExpr>> {
+    pub(crate) fn sort_exprs(
+        &mut self,
+        fr: &Frame,
+        keys: &[ast::SortKey],
+    ) -> Result<Vec<datafusion::logical_expr::SortExpr>> {
         let mut out = Vec::new();
         for k in keys {
             let t = self.scalar(&k.expr, fr)?;
@@ -272,7 +290,7 @@ impl Binder<'_> {
     }
 
     /// Keeps columns `idx` (in that order).
-    fn select(&self, fr: Frame, idx: &[usize], span: Span) -> Result<Frame> {
+    pub(crate) fn select(&self, fr: Frame, idx: &[usize], span: Span) -> Result<Frame> {
         let exprs: Vec<Expr> = idx.iter().map(|i| fr.col_expr(*i)).collect();
         let cols = idx.iter().map(|i| fr.cols[*i].clone()).collect();
         let plan = build(LogicalPlanBuilder::from(fr.plan.clone()).project(exprs), span)?;
@@ -344,15 +362,16 @@ impl Binder<'_> {
         Ok(fr.with_plan(plan, cols))
     }
 
+    /// `join` (and `lookup`, which keeps one copy of the key columns: the left side's).
     fn join(
         &mut self,
         left: Frame,
         kind: JoinKind,
-        right: &ast::Expr,
+        right: Frame,
         on: &[ast::JoinCond],
         span: Span,
+        lookup: bool,
     ) -> Result<Frame> {
-        let right = self.tabular(right)?;
         let mut lk = Vec::new();
         let mut rk = Vec::new();
         for c in on {
@@ -438,6 +457,9 @@ impl Binder<'_> {
                     left.cols.iter().enumerate().map(|(i, c)| lref(i).alias(c.name.clone())).collect();
                 let mut cols = left.cols.clone();
                 for (i, c) in right.cols.iter().enumerate() {
+                    if lookup && rk.contains(&i) {
+                        continue;
+                    }
                     let mut name = c.name.clone();
                     let mut k = 1;
                     while names.contains(&name) || right.cols.iter().any(|o| o.name == name && o.name != c.name) {
@@ -474,6 +496,18 @@ impl Binder<'_> {
                 _ => inputs.push(self.tabular(e)?),
             }
         }
+        self.union_frames(inputs, u.withsource.as_ref(), u.inner, u.span)
+    }
+
+    /// Unions frames (KQL column rules); `withsource` adds the source-name column first.
+    pub(crate) fn union_frames(
+        &mut self,
+        inputs: Vec<Frame>,
+        withsource: Option<&ast::Ident>,
+        inner: bool,
+        span: Span,
+    ) -> Result<Frame> {
+        let u = UnionSpec { withsource, inner, span };
         if inputs.is_empty() {
             return Err(KqlError::binding(u.span, "union matched no tables"));
         }
@@ -507,7 +541,7 @@ impl Binder<'_> {
         let mut plans = Vec::new();
         for f in &inputs {
             let mut exprs = Vec::new();
-            if let Some(ws) = &u.withsource {
+            if let Some(ws) = u.withsource {
                 exprs.push(lit(f.source.clone()).alias(ws.name.clone()));
             }
             for (oname, src, ty) in &out {
@@ -526,14 +560,14 @@ impl Binder<'_> {
         }
         let plan = build(Ok(b), u.span)?;
         let mut cols = Vec::new();
-        if let Some(ws) = &u.withsource {
+        if let Some(ws) = u.withsource {
             cols.push(Col { name: ws.name.clone(), ty: KqlType::String });
         }
         cols.extend(out.into_iter().map(|(n, _, t)| Col { name: n, ty: t }));
         Ok(Frame { plan, cols, source: "the union result".into() })
     }
 
-    fn mv_expand(&mut self, fr: Frame, items: &[ast::MvExpandCol], span: Span) -> Result<Frame> {
+    pub(crate) fn mv_expand(&mut self, fr: Frame, items: &[ast::MvExpandCol], span: Span) -> Result<Frame> {
         let mut exprs: Vec<Expr> = (0..fr.cols.len()).map(|i| fr.col_expr(i).alias(fr.cols[i].name.clone())).collect();
         let mut targets = Vec::new();
         for (k, it) in items.iter().enumerate() {
@@ -646,7 +680,7 @@ impl Binder<'_> {
 
     /// Extends with already-bound values (all bound against `fr`): same-named columns are
     /// replaced in place, others appended.
-    fn extend_with(&mut self, fr: Frame, values: Vec<(String, Typed)>, span: Span) -> Result<Frame> {
+    pub(crate) fn extend_with(&mut self, fr: Frame, values: Vec<(String, Typed)>, span: Span) -> Result<Frame> {
         let mut exprs: Vec<Expr> = (0..fr.cols.len()).map(|i| fr.col_expr(i).alias(fr.cols[i].name.clone())).collect();
         let mut cols = fr.cols.clone();
         for (name, t) in values {
@@ -664,6 +698,13 @@ impl Binder<'_> {
         let plan = build(LogicalPlanBuilder::from(fr.plan.clone()).project(exprs), span)?;
         Ok(fr.with_plan(plan, cols))
     }
+}
+
+/// The options of a union being planned.
+struct UnionSpec<'a> {
+    withsource: Option<&'a ast::Ident>,
+    inner: bool,
+    span: Span,
 }
 
 fn check_unique(cols: &[Col], span: Span) -> Result<()> {

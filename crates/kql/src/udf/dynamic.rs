@@ -70,7 +70,8 @@ fn path_at(a: &Args, row: usize, first: usize) -> DFResult<Option<Vec<PathElem>>
     Ok(Some(path))
 }
 
-/// `kql_dyn_get(value, path…)` → dynamic text of the member, or null when absent.
+/// `kql_dyn_get(value, path…)` → dynamic text of the member, or null when absent. With a
+/// constant path the member is located by [`super::jsonscan`] without building a JSON tree.
 pub fn get(a: &Args) -> DFResult<ArrayRef> {
     let base = a.str(0)?;
     let mut out = StringBuilder::new();
@@ -81,6 +82,29 @@ pub fn get(a: &Args) -> DFResult<ArrayRef> {
             out.append_null();
             continue;
         };
+        if let Some(p) = &const_path {
+            match super::jsonscan::find(text, p) {
+                Some(super::jsonscan::Found::Missing) => {
+                    out.append_null();
+                    continue;
+                }
+                Some(super::jsonscan::Found::At(s, e)) => {
+                    let raw = &text[s..e];
+                    match raw.as_bytes().first() {
+                        Some(b'n') => out.append_null(),
+                        Some(b't' | b'f') => out.append_value(raw),
+                        Some(b'"') if !raw.contains('\\') => out.append_value(raw),
+                        // numbers, containers and escaped strings: normalise as the tree walk does
+                        _ => match serde_json::from_str::<Json>(raw) {
+                            Ok(Json::Null) | Err(_) => out.append_null(),
+                            Ok(v) => out.append_value(v.to_string()),
+                        },
+                    }
+                    continue;
+                }
+                None => {}
+            }
+        }
         let path = match &const_path {
             Some(p) => Some(p.clone()),
             None => path_at(a, i, 1)?,

@@ -8,6 +8,8 @@
 //! [`values`] renders Arrow values as KQL text / JSON (shared with result output).
 
 pub mod dynamic;
+pub mod jsonscan;
+pub mod series;
 pub mod strings;
 pub mod time;
 pub mod values;

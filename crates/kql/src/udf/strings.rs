@@ -100,13 +100,85 @@ fn matches_any_case(kind: Kind, hay: &str, needle: &str, ci: bool) -> bool {
     matches(kind, hay, needle, ci)
 }
 
-/// `kql_strop(hay, needle, kind, case_sensitive)` → bool, never null.
+/// The text a string predicate sees for a dynamic value without allocating when possible: a
+/// JSON string without escapes is its inner slice; other JSON (objects, arrays, numbers) is
+/// matched as its JSON text, which is what `tostring` gives. `None` = needs unescaping.
+#[inline]
+fn dyn_view(s: &str) -> Option<&str> {
+    if s.starts_with('"') { super::values::plain_json_string(s) } else { Some(s) }
+}
+
+/// A compiled scalar needle for the substring-based kinds (contains / has / hasprefix /
+/// hassuffix): the regex engine's literal search (SIMD prefilters) finds candidates, term
+/// boundaries are checked around each. Only for ASCII needles; non-ASCII haystacks under
+/// case-insensitive matching take the Unicode-lowercasing path.
+struct Finder {
+    re: regex::bytes::Regex,
+    kind: Kind,
+    check_before: bool,
+    check_after: bool,
+}
+
+impl Finder {
+    fn new(kind: Kind, needle: &str, ci: bool) -> Option<Finder> {
+        if !matches!(kind, Kind::Contains | Kind::Has | Kind::HasPrefix | Kind::HasSuffix)
+            || needle.is_empty()
+            || !needle.is_ascii()
+        {
+            return None;
+        }
+        let pat = format!("{}{}", if ci { "(?i-u)" } else { "(?-u)" }, regex::escape(needle));
+        let re = regex::bytes::RegexBuilder::new(&pat).unicode(false).build().ok()?;
+        let n = needle.as_bytes();
+        Some(Finder {
+            re,
+            kind,
+            check_before: matches!(kind, Kind::Has | Kind::HasPrefix) && is_term(n[0]),
+            check_after: matches!(kind, Kind::Has | Kind::HasSuffix) && is_term(n[n.len() - 1]),
+        })
+    }
+
+    #[inline]
+    fn is_match(&self, hay: &[u8]) -> bool {
+        if self.kind == Kind::Contains {
+            return self.re.is_match(hay);
+        }
+        let mut at = 0;
+        while let Some(m) = self.re.find_at(hay, at) {
+            let before_ok = !self.check_before || m.start() == 0 || !is_term(hay[m.start() - 1]);
+            let after_ok = !self.check_after || m.end() == hay.len() || !is_term(hay[m.end()]);
+            if before_ok && after_ok {
+                return true;
+            }
+            at = m.start() + 1;
+            if at >= hay.len() {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+/// `kql_strop(hay, needle, kind, case_sensitive [, hay_is_dynamic])` → bool, never null.
+/// With `hay_is_dynamic` = 1 the haystack is dynamic JSON text, matched as `tostring` of it.
 pub fn strop(a: &Args) -> DFResult<ArrayRef> {
     let hay = a.str(0)?;
     let needle = a.str(1)?;
     let kind = kind_of(a.lit_i64(2).unwrap_or(0));
     let ci = a.lit_i64(3).unwrap_or(0) == 0;
+    let dynamic = a.lit_i64(4) == Some(1);
     let mut out = BooleanBuilder::with_capacity(a.n);
+    // the text to match for row i (dynamic values unquoted, allocating only for escapes)
+    let text = |i: usize| -> std::borrow::Cow<'_, str> {
+        let h = hay.get(i).unwrap_or("");
+        if !dynamic {
+            return std::borrow::Cow::Borrowed(h);
+        }
+        match dyn_view(h) {
+            Some(v) => std::borrow::Cow::Borrowed(v),
+            None => super::values::dyn_text_to_string(h),
+        }
+    };
     if let Some(nd) = needle.scalar() {
         let nd = nd.unwrap_or("");
         let nd_lower;
@@ -116,12 +188,18 @@ pub fn strop(a: &Args) -> DFResult<ArrayRef> {
         } else {
             nd
         };
+        let finder = Finder::new(kind, nd, ci);
         for i in 0..a.n {
-            out.append_value(matches_any_case(kind, hay.get(i).unwrap_or(""), nd, ci));
+            let t = text(i);
+            let m = match &finder {
+                Some(f) if !ci || t.is_ascii() => f.is_match(t.as_bytes()),
+                _ => matches_any_case(kind, &t, nd, ci),
+            };
+            out.append_value(m);
         }
     } else {
         for i in 0..a.n {
-            out.append_value(matches_any_case(kind, hay.get(i).unwrap_or(""), needle.get(i).unwrap_or(""), ci));
+            out.append_value(matches_any_case(kind, &text(i), needle.get(i).unwrap_or(""), ci));
         }
     }
     Ok(arc(out.finish()))
@@ -343,5 +421,42 @@ mod tests {
         assert!(matches(Kind::StartsWith, "Kube-system", "kube", true));
         assert!(matches(Kind::EndsWith, "Kube-system", "SYSTEM", true));
         assert!(matches_any_case(Kind::Has, "ÉCHEC total", "échec", true));
+    }
+
+    #[test]
+    fn finder_agrees_with_the_plain_matcher() {
+        let hays = [
+            "an Error occurred",
+            "errors occurred",
+            "myerror",
+            "x=error;",
+            "error",
+            "ERRORerror error",
+            "errerror",
+            "",
+            "GET /api/v1 200",
+        ];
+        for kind in [Kind::Contains, Kind::Has, Kind::HasPrefix, Kind::HasSuffix] {
+            for needle in ["error", "/api/v1", "err", "ror", "r"] {
+                for ci in [true, false] {
+                    let f = Finder::new(kind, needle, ci).expect("ascii needle");
+                    for h in hays {
+                        assert_eq!(
+                            f.is_match(h.as_bytes()),
+                            matches(kind, h, needle, ci),
+                            "{kind:?} {needle:?} ci={ci} in {h:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dynamic_strings_are_matched_unquoted() {
+        assert_eq!(dyn_view(r#""plain text""#), Some("plain text"));
+        assert_eq!(dyn_view(r#""with \n escape""#), None);
+        assert_eq!(dyn_view(r#"{"a":"b"}"#), Some(r#"{"a":"b"}"#));
+        assert_eq!(dyn_view("42"), Some("42"));
     }
 }

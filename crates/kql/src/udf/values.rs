@@ -14,12 +14,30 @@ use crate::timefmt::{format_datetime, format_timespan};
 /// The text of a dynamic value as `tostring` gives it: a JSON string is unquoted, anything
 /// else is its JSON text. Text that is not JSON at all is returned unchanged.
 pub fn dyn_text_to_string(s: &str) -> Cow<'_, str> {
+    // fast path: a JSON string without escapes is its inner text
+    if let Some(inner) = plain_json_string(s) {
+        return Cow::Borrowed(inner);
+    }
     if s.starts_with('"')
         && let Ok(Json::String(v)) = serde_json::from_str::<Json>(s)
     {
         return Cow::Owned(v);
     }
     Cow::Borrowed(s)
+}
+
+/// The content of `s` when it is a JSON string that needs no unescaping (no `\\`, `"` or
+/// control characters inside).
+#[inline]
+pub fn plain_json_string(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' {
+        let inner = &b[1..b.len() - 1];
+        if !inner.iter().any(|c| *c == b'\\' || *c == b'"' || *c < 0x20) {
+            return Some(&s[1..s.len() - 1]);
+        }
+    }
+    None
 }
 
 /// Parses dynamic text into JSON; text that is not JSON is a JSON string.
