@@ -104,13 +104,8 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// Certificate or key unusable.
-    #[error("TLS {path}: {message}")]
-    Tls {
-        /// File.
-        path: PathBuf,
-        /// What was wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Tls(#[from] keelwatch_https::TlsError),
     /// Token file problem.
     #[error("token file {path}: {message}")]
     Token {
@@ -200,15 +195,7 @@ struct AppState {
 type Shared = Arc<AppState>;
 
 fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
-    let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let Some(tok) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) else {
-        return false;
-    };
-    // Constant-time comparison.
-    let (a, b) = (tok.trim().as_bytes(), st.token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    keelwatch_https::bearer_token_matches(headers, &st.token)
 }
 
 /// Counts the request and checks its bearer token; the 401 response when it is missing or wrong.
@@ -529,45 +516,16 @@ async fn metrics(State(st): State<Shared>) -> Response {
 /// A bound server, ready to run.
 pub struct Server {
     listener: tokio::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Shared,
     maintain_every: Duration,
-}
-
-fn load_tls(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
-    let tls_err = |p: &Path, m: String| ServeError::Tls { path: p.to_path_buf(), message: m };
-    let certs = {
-        let f = std::fs::File::open(cert).map_err(|e| tls_err(cert, e.to_string()))?;
-        rustls_pemfile::certs(&mut std::io::BufReader::new(f))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| tls_err(cert, e.to_string()))?
-    };
-    if certs.is_empty() {
-        return Err(tls_err(cert, "no PEM certificate found".to_string()));
-    }
-    let key_der = {
-        let f = std::fs::File::open(key).map_err(|e| tls_err(key, e.to_string()))?;
-        rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
-            .map_err(|e| tls_err(key, e.to_string()))?
-            .ok_or_else(|| tls_err(key, "no PEM private key found".to_string()))?
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(cert, e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| tls_err(cert, e.to_string()))?;
-    let mut config = config;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl Server {
     /// Binds the socket and loads TLS material. Must be called inside a tokio runtime.
     pub async fn bind(ws: Workspace, cfg: ServerConfig) -> Result<Server, ServeError> {
         let tls = match &cfg.tls {
-            Some((c, k)) => Some(load_tls(c, k)?),
+            Some((c, k)) => Some(keelwatch_https::server_config(c, k, None)?),
             None => None,
         };
         let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -607,32 +565,9 @@ impl Server {
             None => {
                 axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
             }
-            Some(acceptor) => {
-                let mut shutdown = Box::pin(shutdown);
-                loop {
-                    let (stream, _peer) = tokio::select! {
-                        _ = &mut shutdown => break,
-                        r = self.listener.accept() => match r {
-                            Ok(x) => x,
-                            Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-                        },
-                    };
-                    let acceptor = acceptor.clone();
-                    let app = app.clone();
-                    tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => s,
-                            _ => return,
-                        };
-                        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                            use tower::ServiceExt;
-                            app.clone().oneshot(req)
-                        });
-                        let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                            .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                            .await;
-                    });
-                }
+            Some(tls) => {
+                keelwatch_https::serve_tls(self.listener, tls, app, keelwatch_https::ServeLimits::default(), shutdown)
+                    .await;
             }
         }
         stop.store(true, Ordering::Relaxed);
