@@ -59,6 +59,43 @@ pub struct ContainerInfo {
     pub image: String,
     /// Image id (`…@sha256:…`), empty until pulled.
     pub image_id: String,
+    /// `resources.requests.cpu` in nanocores, when the spec sets it.
+    pub cpu_request_nanocores: Option<u64>,
+    /// `resources.requests.memory` in bytes, when the spec sets it.
+    pub memory_request_bytes: Option<u64>,
+}
+
+/// Parses a Kubernetes resource quantity (`250m`, `0.5`, `128Mi`, `1G`, `1e3`, `100n`) into
+/// base units (cores or bytes). `None` for anything that is not a quantity.
+///
+/// Why by hand: k8s-openapi keeps quantities as strings and no small crate parses them.
+pub fn parse_quantity(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let base: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    let v = base * factor;
+    (v.is_finite() && v >= 0.0).then_some(v)
 }
 
 impl PodInfo {
@@ -409,7 +446,7 @@ mod tests {
             uid: UID.into(),
             labels: [("app".to_string(), "web".to_string())].into(),
             containers: vec![
-                ContainerInfo { name: "app".into(), id: ID.into(), image: "nginx:1".into(), image_id: String::new() },
+                ContainerInfo { name: "app".into(), id: ID.into(), image: "nginx:1".into(), ..Default::default() },
                 ContainerInfo { name: "pending".into(), ..Default::default() },
             ],
             ..Default::default()
@@ -420,5 +457,27 @@ mod tests {
         assert_eq!(idx.container_id("prod", "web-1", "app"), Some(ID));
         assert_eq!(idx.labels(UID).unwrap()["app"], "web");
         assert_eq!(idx.pod(UID).unwrap().namespace, "prod");
+    }
+
+    #[test]
+    fn quantities_in_base_units() {
+        let cases = [
+            ("250m", 0.25),
+            ("2", 2.0),
+            ("0.5", 0.5),
+            ("100n", 100e-9),
+            ("128Mi", 134_217_728.0),
+            ("1Gi", 1_073_741_824.0),
+            ("1G", 1e9),
+            ("1500k", 1.5e6),
+            ("1e3", 1000.0),
+        ];
+        for (q, want) in cases {
+            let got = parse_quantity(q).unwrap_or_else(|| panic!("{q} did not parse"));
+            assert!((got - want).abs() <= want * 1e-12, "{q}: {got} != {want}");
+        }
+        for bad in ["", "m", "12x", "1.2.3", "-1", "1Zi", "1e", "abc"] {
+            assert_eq!(parse_quantity(bad), None, "{bad:?}");
+        }
     }
 }

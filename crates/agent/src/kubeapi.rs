@@ -141,6 +141,12 @@ fn time_of(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> 
     t.map(|t| Value::String(t.0.to_string())).unwrap_or(Value::Null)
 }
 
+/// `resources.requests[resource]` of a container, in base units.
+fn request(c: &k8s_openapi::api::core::v1::Container, resource: &str) -> Option<f64> {
+    let q = c.resources.as_ref()?.requests.as_ref()?.get(resource)?;
+    crate::k8s::parse_quantity(&q.0)
+}
+
 /// The metadata the other collectors need from one pod.
 pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
     let m = &pod.metadata;
@@ -162,6 +168,8 @@ pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
                             .or_else(|| c.image.clone())
                             .unwrap_or_default(),
                         image_id: st.map(|s| s.image_id.clone()).unwrap_or_default(),
+                        cpu_request_nanocores: request(c, "cpu").map(|cores| (cores * 1e9).round() as u64),
+                        memory_request_bytes: request(c, "memory").map(|bytes| bytes.ceil() as u64),
                     }
                 })
                 .collect()

@@ -280,6 +280,15 @@ impl MetricsCollector {
             if let Some(st) = start {
                 rows.perf.push(c("restartTimeEpoch", (stat.boot_time + st / ticks) as f64));
             }
+            // Requests come from the pod spec (kubernetes mode); none are reported without one.
+            if let Some(info) = index.pod_info(&target.pod_uid).and_then(|p| p.container(&target.container)) {
+                if let Some(cpu) = info.cpu_request_nanocores {
+                    rows.perf.push(c("cpuRequestNanoCores", cpu as f64));
+                }
+                if let Some(mem) = info.memory_request_bytes {
+                    rows.perf.push(c("memoryRequestBytes", mem as f64));
+                }
+            }
             // Container Insights reports the node's capacity when no limit is set.
             rows.perf.push(c("cpuLimitNanoCores", sample.cpu_limit_nanocores.unwrap_or(cpu_capacity)));
             rows.perf

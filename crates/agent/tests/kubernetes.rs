@@ -368,6 +368,16 @@ fn pods_from_the_api_server_drive_inventory_metadata_and_filters() {
         .find(|r| r["InstanceName"] == format!("c1/{WEB}/app") && r["CounterName"] == "memoryWorkingSetBytes")
         .unwrap();
     assert_eq!(ws["CounterValue"], 67108864.0);
+    // Requests from the pod spec (app: cpu 250m, memory 128Mi; the sidecar sets none).
+    let counter = |container: &str, name: &str| {
+        out["Perf"]
+            .iter()
+            .find(|r| r["InstanceName"] == format!("c1/{WEB}/{container}") && r["CounterName"] == name)
+            .map(|r| r["CounterValue"].clone())
+    };
+    assert_eq!(counter("app", "cpuRequestNanoCores"), Some(serde_json::json!(250_000_000.0)));
+    assert_eq!(counter("app", "memoryRequestBytes"), Some(serde_json::json!(134_217_728.0)));
+    assert_eq!(counter("sidecar", "cpuRequestNanoCores"), None);
 }
 
 /// The API server is unreachable: `--once` fails with an error naming it, rather than
