@@ -128,6 +128,7 @@ impl Evaluator {
             return Err(EvalFailure::Overloaded);
         }
         let guard = InFlight(&self.in_flight);
+        let started = std::time::Instant::now();
         let policies = self.policies();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.pool.spawn(move || {
@@ -146,6 +147,9 @@ impl Evaluator {
             let _ = tx.send(result);
         });
         let out = match tokio::time::timeout(self.deadline, rx).await {
+            // tokio's timer fires on millisecond ticks, so a result can arrive after a shorter
+            // deadline has passed; it is late all the same, and the failure policy applies.
+            Ok(Ok(_)) if started.elapsed() > self.deadline => Err(EvalFailure::Timeout(self.deadline)),
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(EvalFailure::Error("evaluation worker stopped".into())),
             Err(_) => Err(EvalFailure::Timeout(self.deadline)),
