@@ -11,6 +11,8 @@ use keelwatch_admission::manifest::{WebhookOptions, validating_webhook_configura
 use keelwatch_admission::reload::PolicySource;
 use keelwatch_admission::{FailurePolicy, ServerConfig, tls};
 
+use super::tls_args::TlsChoice;
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve AdmissionReviews over HTTPS at /validate (plus /healthz, /readyz, /metrics).
@@ -24,18 +26,8 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:8443 or 127.0.0.1:8443.
     #[arg(long, default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
-    /// PEM serving certificate (with --tls-key).
-    #[arg(long, requires = "tls_key", conflicts_with = "self_signed")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Create (or reuse) a CA and serving certificate in this directory.
-    #[arg(long, value_name = "DIR")]
-    self_signed: Option<PathBuf>,
-    /// Names for the self-signed serving certificate (besides localhost and 127.0.0.1).
-    #[arg(long = "dns-name", value_name = "NAME")]
-    dns_names: Vec<String>,
+    #[command(flatten)]
+    tls: super::tls_args::TlsArgs,
     /// The webhook's Service as NAME.NAMESPACE (adds its cluster DNS names to the certificate).
     #[arg(long)]
     service: Option<String>,
@@ -102,21 +94,20 @@ fn service_names(service: &str) -> Vec<String> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (cert, key) = match (&args.tls_cert, &args.tls_key, &args.self_signed) {
-        (Some(c), Some(k), None) => (c.clone(), k.clone()),
-        (None, None, Some(dir)) => {
+    let (cert, key) = match args.tls.choice()? {
+        TlsChoice::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsChoice::SelfSigned { dir } => {
             let mut names = Vec::new();
             if let Some(s) = &args.service {
                 names.extend(service_names(s));
             }
-            names.extend(args.dns_names.iter().cloned());
+            names.extend(args.tls.dns_names.iter().cloned());
             names.push("localhost".into());
             names.push("127.0.0.1".into());
             let paths = tls::ensure_self_signed(dir, &names)?;
             eprintln!("using self-signed certificate {} (CA {})", paths.cert.display(), paths.ca_cert.display());
             (paths.cert, paths.key)
         }
-        _ => bail!("give either --tls-cert and --tls-key, or --self-signed DIR"),
     };
     let tls = tls::server_config(&cert, &key)?;
     let config = ServerConfig {

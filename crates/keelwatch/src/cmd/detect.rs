@@ -124,18 +124,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
-    /// PEM serving certificate (with --tls-key).
-    #[arg(long, requires = "tls_key", conflicts_with = "self_signed")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Create (or reuse) a self-signed certificate (tls.crt, tls.key) in this directory.
-    #[arg(long, value_name = "DIR")]
-    self_signed: Option<PathBuf>,
-    /// Extra DNS names for the self-signed certificate.
-    #[arg(long = "dns-name", value_name = "NAME")]
-    dns_names: Vec<String>,
+    #[command(flatten)]
+    tls: super::tls_args::TlsArgs,
     /// File holding the bearer token the API server must send.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
@@ -417,10 +407,11 @@ fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use keelwatch_detect::server::{ServerConfig, TlsSource, serve};
-    let tls = match (&args.tls_cert, &args.tls_key, &args.self_signed) {
-        (Some(cert), Some(key), None) => TlsSource::Files { cert: cert.clone(), key: key.clone() },
-        (None, None, Some(dir)) => TlsSource::SelfSigned { dir: dir.clone(), names: args.dns_names.clone() },
-        _ => bail!("give either --tls-cert and --tls-key, or --self-signed DIR"),
+    let tls = match args.tls.choice()? {
+        super::tls_args::TlsChoice::Files { cert, key } => TlsSource::Files { cert: cert.clone(), key: key.clone() },
+        super::tls_args::TlsChoice::SelfSigned { dir } => {
+            TlsSource::SelfSigned { dir: dir.clone(), names: args.tls.dns_names.clone() }
+        }
     };
     let token = match &args.token_file {
         Some(p) => {

@@ -7,6 +7,7 @@ pub mod detect;
 pub mod policy;
 pub mod query;
 pub mod scan;
+pub mod tls_args;
 pub mod workspace;
 // NEW COMMAND GROUPS: add `pub mod <group>;` above this line.
 
