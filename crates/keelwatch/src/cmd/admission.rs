@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use keelwatch_admission::manifest::{WebhookOptions, validating_webhook_configuration};
 use keelwatch_admission::reload::PolicySource;
