@@ -125,6 +125,24 @@ fn str_field(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_str).unwrap_or("").trim().to_string()
 }
 
+/// (rego, libs, rego v1?) of every embedded built-in template, for recognising them when
+/// they are loaded from files (see [`crate::compiled`]). Templates that do not parse are
+/// skipped here; [`Library::builtin`] reports them.
+pub(crate) fn builtin_template_sources() -> Vec<(String, Vec<String>, bool)> {
+    embedded::DEFINITIONS
+        .iter()
+        .filter_map(|(_, _, tpl_text)| {
+            let template = parse_yaml(tpl_text, "builtin").ok()?;
+            let target = template
+                .pointer("/spec/targets")?
+                .as_array()?
+                .iter()
+                .find(|t| t.get("target").and_then(Value::as_str) == Some(crate::template::TARGET))?;
+            crate::template::extract_rego(target).ok()
+        })
+        .collect()
+}
+
 impl Library {
     /// The embedded library.
     pub fn builtin() -> Result<Library, PolicyError> {

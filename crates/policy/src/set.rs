@@ -37,23 +37,59 @@ pub struct Violation {
 
 /// Compiled templates and constraints. `Send + Sync`: share it in an `Arc` and review from
 /// many threads at once.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PolicySet {
     templates: Vec<Arc<Template>>,
     constraints: Vec<Constraint>,
+    /// Whether built-in templates run on the compiled fast path (default true).
+    compiled: bool,
+}
+
+impl Default for PolicySet {
+    fn default() -> PolicySet {
+        PolicySet { templates: Vec::new(), constraints: Vec::new(), compiled: true }
+    }
 }
 
 thread_local! {
     /// Per-thread engines: (template uid, inventory uid or 0) → engine ready to evaluate.
     static ENGINES: RefCell<HashMap<(u64, u64), Engine>> = RefCell::new(HashMap::new());
+    /// Per-thread RVMs of compiled templates, keyed like `ENGINES`.
+    static VMS: RefCell<HashMap<(u64, u64), regorus::rvm::vm::RegoVM>> = RefCell::new(HashMap::new());
 }
 
-/// Bound on cached engines per thread (old entries are dropped wholesale beyond it).
+/// Bound on cached engines (and VMs) per thread (old entries are dropped wholesale beyond it).
 const ENGINE_CACHE_LIMIT: usize = 512;
 
-/// Evaluates one template's `violation` rule with `input` on this thread's engine.
-fn eval_template(t: &Template, inventory: &Inventory, input: regorus::Value) -> Result<regorus::Value, String> {
+/// Evaluates one template's `violation` rule with `input`: on the compiled fast path when the
+/// template has one (and `compiled` allows it), else — and whenever the VM fails — on this
+/// thread's interpreter engine.
+fn eval_template(
+    t: &Template,
+    inventory: &Inventory,
+    input: regorus::Value,
+    compiled: bool,
+) -> Result<regorus::Value, String> {
     let inv_key = if t.uses_inventory { inventory.uid } else { 0 };
+    if let (true, Some(program)) = (compiled, &t.compiled) {
+        let fast = VMS.with(|cell| {
+            let mut map = cell.borrow_mut();
+            if map.len() >= ENGINE_CACHE_LIMIT && !map.contains_key(&(t.uid, inv_key)) {
+                map.clear();
+            }
+            let vm = match map.entry((t.uid, inv_key)) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let data = t.uses_inventory.then(|| inventory.data().clone());
+                    v.insert(crate::compiled::new_vm(program, data).ok()?)
+                }
+            };
+            crate::compiled::run(vm, input.clone())
+        });
+        if let Some(v) = fast {
+            return Ok(v);
+        }
+    }
     ENGINES.with(|cell| {
         let mut map = cell.borrow_mut();
         if map.len() >= ENGINE_CACHE_LIMIT && !map.contains_key(&(t.uid, inv_key)) {
@@ -190,11 +226,17 @@ impl PolicySet {
             input.insert(regorus::Value::from("review"), prepared.review.clone());
             input.insert(regorus::Value::from("parameters"), c.parameters_rego.clone());
             let t = &self.templates[c.template_index];
-            let result =
-                eval_template(t, inventory, regorus::Value::from(input)).map(|set| to_violations(c, action, &set));
+            let result = eval_template(t, inventory, regorus::Value::from(input), self.compiled)
+                .map(|set| to_violations(c, action, &set));
             out.push(ConstraintOutcome { index, result });
         }
         out
+    }
+
+    /// Turns the compiled fast path off (every template on the interpreter) or back on. The
+    /// results are the same either way; this exists for differential tests and debugging.
+    pub fn set_compiled(&mut self, on: bool) {
+        self.compiled = on;
     }
 
     pub(crate) fn constraint(&self, index: usize) -> &Constraint {
@@ -369,7 +411,7 @@ impl PolicySetBuilder {
             constraints.push(c);
         }
         constraints.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
-        Ok(PolicySet { templates: self.templates.into_iter().map(Arc::new).collect(), constraints })
+        Ok(PolicySet { templates: self.templates.into_iter().map(Arc::new).collect(), constraints, compiled: true })
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Template {
     pub(crate) uid: u64,
     /// Parsed, extension-equipped engine; cloned (never evaluated) by evaluators.
     prototype: Mutex<Engine>,
+    /// The RVM program of `rule`, for built-in templates only (see [`crate::compiled`]).
+    pub(crate) compiled: Option<crate::compiled::CompiledRule>,
 }
 
 impl Template {
@@ -95,6 +97,11 @@ impl Template {
                 return Err(err(format!("cannot evaluate `{rule}`: {msg} (templates must define a `violation` rule)")));
             }
         }
+        let compiled = if crate::compiled::is_builtin_source(&rego, &libs) {
+            crate::compiled::compile(&engine, &rule)
+        } else {
+            None
+        };
         Ok(Template {
             name,
             kind,
@@ -105,17 +112,23 @@ impl Template {
             uses_inventory,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             prototype: Mutex::new(engine),
+            compiled,
         })
     }
 
     /// A fresh copy of the compiled engine.
+    /// Whether reviews run on the compiled fast path ([`crate::compiled`]).
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
     pub(crate) fn engine(&self) -> Engine {
         self.prototype.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 /// Returns (main module, libraries, rego v1?) for a target entry.
-fn extract_rego(target: &Value) -> Result<(String, Vec<String>, bool), String> {
+pub(crate) fn extract_rego(target: &Value) -> Result<(String, Vec<String>, bool), String> {
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
