@@ -55,6 +55,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // regorus builds `anyhow` errors on hot paths and discards them (e.g. a builtin failing
+    // on an undefined value); with RUST_BACKTRACE=1 in the environment each one would capture
+    // a backtrace (measured: ~7 % of a policy decision). RUST_LIB_BACKTRACE governs library
+    // errors only, so panics still get their backtraces. Set before any thread exists.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: single-threaded here (first statement of main, before any runtime or pool).
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     let cli = Cli::parse();
     cmd::init_logging(&cli.log, cli.log_json);
     let result = match cli.command {

@@ -7,7 +7,9 @@
 //!
 //! Why only for built-in templates: regorus 0.14's RVM does not implement everything the
 //! interpreter does. Known gaps, found by differential testing: function `else` chains are
-//! ignored (the `else` bodies never run), and host extensions are not called (so the
+//! ignored (the `else` bodies never run), a comprehension over an undefined value
+//! (`[p | p := f(x)]` with `f(x)` undefined) yields `[<undefined>]` instead of `[]`, and host
+//! extensions are not called (so the
 //! [`crate::regorus_compat`] replacements for `sprintf`, `object.get` and the deprecated
 //! builtins do not apply). Our own library avoids both — `tests/compiled_equivalence.rs`
 //! checks, for every built-in definition, that the RVM and the interpreter give identical
