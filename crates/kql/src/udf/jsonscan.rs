@@ -43,20 +43,24 @@ impl Scanner<'_> {
         self.i += 1;
         let start = self.i;
         let mut esc = false;
+        // Jump from quote/backslash to quote/backslash (memchr's SIMD search) and check each
+        // span for control characters in one vectorisable pass: most of a dynamic value's
+        // bytes are inside strings, and a byte-at-a-time loop made skipping them the largest
+        // cost of member access (perf, 10 M-row join query).
         while self.i < self.b.len() {
-            match self.b[self.i] {
-                b'"' => {
-                    let end = self.i;
-                    self.i += 1;
-                    return Some((start, end, esc));
-                }
-                b'\\' => {
-                    esc = true;
-                    self.i += 2;
-                }
-                c if c < 0x20 => return None,
-                _ => self.i += 1,
+            let rest = &self.b[self.i..];
+            let at = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[..at].iter().any(|&c| c < 0x20) {
+                return None;
             }
+            self.i += at;
+            if self.b[self.i] == b'"' {
+                let end = self.i;
+                self.i += 1;
+                return Some((start, end, esc));
+            }
+            esc = true;
+            self.i += 2;
         }
         None
     }
