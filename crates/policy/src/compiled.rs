@@ -79,10 +79,26 @@ pub(crate) fn new_vm(program: &CompiledRule, data: Option<regorus::Value>) -> Re
     Ok(vm)
 }
 
+/// Evaluations the VM could not finish (each re-run on the interpreter), process-wide.
+static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many evaluations fell back from the VM to the interpreter since the process started.
+pub fn fallbacks() -> u64 {
+    FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs the program on `input`; `None` on any VM error (the caller falls back).
 pub(crate) fn run(vm: &mut RegoVM, input: regorus::Value) -> Option<regorus::Value> {
     vm.set_input(input);
-    vm.execute().ok()
+    match vm.execute() {
+        Ok(v) => Some(v),
+        // The interpreter's answer (value or error) is the one reported, so the VM's error
+        // itself is not kept; the counter shows how often it happens.
+        Err(_) => {
+            FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 pub mod assignment;
 pub mod audit;
-mod compiled;
+pub mod compiled;
 pub mod constraint;
 mod error;
 pub mod library;

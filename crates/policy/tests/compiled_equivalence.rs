@@ -45,6 +45,14 @@ fn every_builtin_template_is_compiled() {
     let path = policies_dir().join("no-privileged-containers/template.yaml");
     let t = Template::from_value(load(&path).remove(0), "file").unwrap();
     assert!(t.is_compiled());
+    // A well-formed pod runs on the VM without falling back to the interpreter.
+    let set = all_definitions_set(json!({"excludedImages": ["busybox*"], "excludedContainers": ["init"]}));
+    let before = keelwatch_policy::compiled::fallbacks();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
+        "spec": pod_spec(3, &json!({"runAsNonRoot": true}), &json!({"seccompProfile": {"type": "RuntimeDefault"}}))});
+    let found = set.review_object(&pod, &Inventory::empty(), EnforcementPoint::Audit).unwrap();
+    assert!(!found.is_empty());
+    assert_eq!(keelwatch_policy::compiled::fallbacks(), before, "the VM failed on a well-formed pod");
     // Any other template runs on the interpreter.
     let mut other = load(&path).remove(0);
     let rego = other.pointer("/spec/targets/0/rego").and_then(Value::as_str).unwrap().to_string();
