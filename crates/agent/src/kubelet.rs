@@ -141,9 +141,12 @@ impl KubeletClient {
             .header("Accept", "application/json")
             .call()
             .map_err(|e| {
-                cfg_err(format!(
-                    "kubelet {url}: {e} (if its serving certificate is self-signed, pass --kubelet-ca-file with the CA that signed it, or --kubelet-insecure-skip-tls-verify)"
-                ))
+                let hint = if is_tls_error(&e) {
+                    " (if its serving certificate is self-signed, pass --kubelet-ca-file with the CA that signed it, or --kubelet-insecure-skip-tls-verify)"
+                } else {
+                    ""
+                };
+                cfg_err(format!("kubelet {url}: {e}{hint}"))
             })?;
         let status = resp.status().as_u16();
         let body = resp
@@ -160,6 +163,17 @@ impl KubeletClient {
             ))),
             _ => Err(cfg_err(format!("kubelet {url}: HTTP {status}: {}", snippet(&body)))),
         }
+    }
+}
+
+/// Whether a request failed in the TLS layer (rustls reports a rejected certificate during
+/// the handshake as an `InvalidData` I/O error), where a CA hint helps; a refused connection
+/// or a timeout is not.
+fn is_tls_error(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::Pem(_) => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
     }
 }
 

@@ -699,4 +699,5 @@ fn kubelet_tls_is_verified_unless_explicitly_skipped() {
     drop(kubelet);
     let err = KubeletClient::new(&src).unwrap().pods().unwrap_err().to_string();
     assert!(err.contains(&url), "an unreachable kubelet is named: {err}");
+    assert!(!err.contains("--kubelet-ca-file"), "no certificate hint for a refused connection: {err}");
 }
