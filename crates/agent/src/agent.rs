@@ -66,32 +66,74 @@ pub struct InventoryRound {
     pub container_inventory: Vec<serde_json::Value>,
 }
 
+/// Kubernetes mode's clients: the API server (pods unless the kubelet serves them, and
+/// always the Services for `ServiceName`) and, with `--pods-from kubelet`, the kubelet.
 #[cfg(feature = "kubernetes")]
-fn inventory_round(lister: &crate::kubeapi::PodLister, ident: &Identity, cfg: &AgentConfig) -> Result<InventoryRound> {
-    let pods = lister.list()?;
+struct PodSources {
+    api: crate::kubeapi::ApiClient,
+    kubelet: Option<crate::kubelet::KubeletClient>,
+}
+
+/// One inventory round: the node's pods, then (when any pod has labels a selector could
+/// match) one Service list shared by every pod of the round. A failing Service list costs
+/// only `ServiceName` for this round: it is counted and logged, the rows still go out.
+#[cfg(feature = "kubernetes")]
+fn inventory_round(src: &PodSources, ident: &Identity, cfg: &AgentConfig, stats: &Stats) -> Result<InventoryRound> {
+    let pods = match &src.kubelet {
+        Some(k) => k.pods()?,
+        None => src.api.node_pods()?,
+    };
+    let labelled = pods.iter().any(|p| p.metadata.labels.as_ref().is_some_and(|l| !l.is_empty()));
+    let services = if labelled {
+        src.api.services().unwrap_or_else(|e| {
+            stats.add("service_list_errors", 1);
+            tracing::warn!(error = %e, "cannot list Services; ServiceName stays empty this round");
+            crate::k8s::ServiceSelectors::default()
+        })
+    } else {
+        crate::k8s::ServiceSelectors::default()
+    };
     let time = crate::util::now_rfc3339();
-    let (kpi, ci) = crate::kubeapi::inventory_rows(&pods, ident, &cfg.cluster_name, &cfg.filter, &time);
+    let (kpi, ci) = crate::kubeapi::inventory_rows(&pods, &services, ident, &cfg.cluster_name, &cfg.filter, &time);
     Ok(InventoryRound { pods: crate::kubeapi::pod_infos(&pods), kube_pod_inventory: kpi, container_inventory: ci })
 }
 
 #[cfg(feature = "kubernetes")]
-fn pod_lister(cfg: &AgentConfig, node: &str) -> Result<Option<crate::kubeapi::PodLister>> {
+fn pod_sources(cfg: &AgentConfig, node: &str) -> Result<Option<PodSources>> {
     if cfg.mode != crate::config::Mode::Kubernetes {
         return Ok(None);
     }
+    let timeout = Duration::from_secs(30);
     let src = crate::kubeapi::ApiSource {
         url: cfg.kube_api_url.clone(),
         token_file: cfg.kube_token_file.clone(),
         ca_file: cfg.kube_ca_file.clone(),
-        timeout: Duration::from_secs(30),
+        timeout,
     };
-    crate::kubeapi::PodLister::new(&src, node).map(Some)
+    let api = crate::kubeapi::ApiClient::new(&src, node)?;
+    let kubelet = match cfg.pods_from {
+        crate::config::PodsFrom::Apiserver => None,
+        crate::config::PodsFrom::Kubelet => {
+            use crate::kubelet::{
+                KubeletClient, KubeletSource, SERVICE_ACCOUNT_CA, SERVICE_ACCOUNT_TOKEN, default_url,
+            };
+            let node_ip = std::env::var("NODE_IP").ok();
+            Some(KubeletClient::new(&KubeletSource {
+                url: cfg.kubelet_url.clone().unwrap_or_else(|| default_url(node_ip.as_deref(), node)),
+                token_file: cfg.kubelet_token_file.clone().unwrap_or_else(|| SERVICE_ACCOUNT_TOKEN.into()),
+                ca_file: cfg.kubelet_ca_file.clone().unwrap_or_else(|| SERVICE_ACCOUNT_CA.into()),
+                insecure_skip_tls_verify: cfg.kubelet_insecure_skip_tls_verify,
+                timeout,
+            })?)
+        }
+    };
+    Ok(Some(PodSources { api, kubelet }))
 }
 
 /// Lists pods every interval on its own thread; rounds go to the main loop.
 #[cfg(feature = "kubernetes")]
 fn spawn_inventory(
-    lister: crate::kubeapi::PodLister,
+    sources: PodSources,
     ident: Identity,
     cfg: AgentConfig,
     tx: std::sync::mpsc::SyncSender<InventoryRound>,
@@ -102,7 +144,7 @@ fn spawn_inventory(
         .name("agent-pods".into())
         .spawn(move || {
             while !stopping(&stop) {
-                match inventory_round(&lister, &ident, &cfg) {
+                match inventory_round(&sources, &ident, &cfg, &stats) {
                     Ok(r) => {
                         if tx.send(r).is_err() {
                             return;
@@ -347,7 +389,7 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
         pods: Vec::new(),
     };
     #[cfg(feature = "kubernetes")]
-    let lister = pod_lister(cfg, &runner.ident.node)?;
+    let lister = pod_sources(cfg, &runner.ident.node)?;
     if let Some(addr) = &cfg.metrics_listen {
         summary.metrics_addr = Some(selfmetrics::serve(addr, stats.clone(), threads_stop.clone())?);
     }
@@ -355,7 +397,7 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let result = if cfg.once {
         #[cfg(feature = "kubernetes")]
         if let Some(l) = &lister {
-            let round = inventory_round(l, &runner.ident, cfg)?;
+            let round = inventory_round(l, &runner.ident, cfg, &stats)?;
             runner.apply_inventory(round)?;
         }
         run_once(&mut runner, &stop, spool.as_deref())

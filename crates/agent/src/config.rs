@@ -50,9 +50,21 @@ pub enum Mode {
     /// processes.
     Host,
     /// A Kubernetes node (DaemonSet): everything host mode does, plus the node's pods from
-    /// the API server — pod metadata on rows, label filters, KubePodInventory and
+    /// the API server or the kubelet ([`PodsFrom`]) — pod metadata on rows, label filters, KubePodInventory and
     /// ContainerInventory. Needs the `kubernetes` cargo feature (on by default).
     Kubernetes,
+}
+
+/// Where kubernetes mode reads the node's pods from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodsFrom {
+    /// The API server: `GET /api/v1/pods?fieldSelector=spec.nodeName=<node>` (paged).
+    #[default]
+    Apiserver,
+    /// The kubelet's `GET https://<node>:10250/pods` (no API server load per node for pods;
+    /// Services for `ServiceName` still come from the API server).
+    Kubelet,
 }
 
 /// Everything the agent needs to run.
@@ -123,6 +135,23 @@ pub struct AgentConfig {
     /// Cluster name (`ClusterName` column of the inventory tables).
     #[serde(default)]
     pub cluster_name: String,
+    /// Kubernetes mode: where the node's pods come from.
+    #[serde(default)]
+    pub pods_from: PodsFrom,
+    /// `--pods-from kubelet`: the kubelet's base URL (default `https://$NODE_IP:10250`, else
+    /// `https://<node name>:10250`).
+    #[serde(default)]
+    pub kubelet_url: Option<String>,
+    /// `--pods-from kubelet`: bearer token file (default the service account token).
+    #[serde(default)]
+    pub kubelet_token_file: Option<PathBuf>,
+    /// `--pods-from kubelet`: PEM CA bundle for the kubelet's serving certificate (default
+    /// the service account CA).
+    #[serde(default)]
+    pub kubelet_ca_file: Option<PathBuf>,
+    /// `--pods-from kubelet`: do not verify the kubelet's certificate (explicit only).
+    #[serde(default)]
+    pub kubelet_insecure_skip_tls_verify: bool,
 }
 
 impl AgentConfig {
@@ -158,6 +187,11 @@ impl AgentConfig {
             kube_token_file: None,
             kube_ca_file: None,
             cluster_name: String::new(),
+            pods_from: PodsFrom::Apiserver,
+            kubelet_url: None,
+            kubelet_token_file: None,
+            kubelet_ca_file: None,
+            kubelet_insecure_skip_tls_verify: false,
         }
     }
 
@@ -198,6 +232,22 @@ impl AgentConfig {
                 );
             }
         }
+        let kubelet_flags = self.kubelet_url.is_some()
+            || self.kubelet_token_file.is_some()
+            || self.kubelet_ca_file.is_some()
+            || self.kubelet_insecure_skip_tls_verify;
+        if self.pods_from == PodsFrom::Kubelet && self.mode != Mode::Kubernetes {
+            return Err("--pods-from kubelet: use --mode kubernetes".into());
+        }
+        if kubelet_flags && self.pods_from != PodsFrom::Kubelet {
+            return Err("--kubelet-* flags only apply with --pods-from kubelet".into());
+        }
+        if self.kubelet_insecure_skip_tls_verify && self.kubelet_ca_file.is_some() {
+            return Err(
+                "--kubelet-ca-file and --kubelet-insecure-skip-tls-verify contradict each other: verify with the CA, or do not verify"
+                    .into(),
+            );
+        }
         if matches!(self.process_output, Some(Output::Http(_))) {
             return Err(
                 "--process-output takes stdout or file:PATH (process events are JSON lines for `keelwatch detect`)"
@@ -233,5 +283,25 @@ mod tests {
         k.filter.include_labels = vec!["app=web".into()];
         assert!(k.validate().is_ok());
         assert_eq!(k.log_dir.as_deref(), Some(std::path::Path::new("/var/log/pods")));
+    }
+
+    #[test]
+    fn kubelet_source_settings() {
+        let mut k = AgentConfig::kubernetes(Output::Stdout);
+        k.node_name = Some("node-1".into());
+        k.kubelet_insecure_skip_tls_verify = true;
+        assert!(k.validate().unwrap_err().contains("--pods-from kubelet"), "kubelet flags without the kubelet source");
+        k.pods_from = PodsFrom::Kubelet;
+        assert!(k.validate().is_ok());
+        k.kubelet_ca_file = Some("/ca.crt".into());
+        assert!(k.validate().unwrap_err().contains("contradict"));
+        let mut h = AgentConfig::host(Output::Stdout);
+        h.pods_from = PodsFrom::Kubelet;
+        assert!(h.validate().unwrap_err().contains("--mode kubernetes"));
+        // Configs written before the field existed still load, with the API server default.
+        let mut v = serde_json::to_value(AgentConfig::host(Output::Stdout)).unwrap();
+        v.as_object_mut().unwrap().remove("pods_from");
+        let back: AgentConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back.pods_from, PodsFrom::Apiserver);
     }
 }

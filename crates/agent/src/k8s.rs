@@ -2,8 +2,9 @@
 //! (`/var/log/pods/<namespace>_<pod>_<uid>/<container>/`), container ids from the
 //! `/var/log/containers/<pod>_<namespace>_<container>-<id>.log` symlinks, pod uid and
 //! container id from cgroup paths (cgroupfs and systemd drivers), pod metadata (labels,
-//! annotations, images, container ids) from the API server in kubernetes mode
-//! ([`PodInfo`], see `kubeapi`), and the namespace + pod label filter.
+//! annotations, images, container ids) from the API server or the kubelet in kubernetes mode
+//! ([`PodInfo`], see `kubeapi` and `kubelet`), which Service selects a pod
+//! ([`ServiceSelectors`]), and the namespace + pod label filter.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -44,15 +45,30 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
-    /// Containers (spec order; init containers not included).
+    /// Containers: regular ones in spec order, then init containers, then ephemeral ones
+    /// (all three kinds have cgroups, logs and processes that need a name).
     pub containers: Vec<ContainerInfo>,
+}
+
+/// Which list of the pod spec a container comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `spec.containers`.
+    #[default]
+    Regular,
+    /// `spec.initContainers` (including restartable "sidecar" init containers).
+    Init,
+    /// `spec.ephemeralContainers` (`kubectl debug`).
+    Ephemeral,
 }
 
 /// One container of a [`PodInfo`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerInfo {
-    /// Name from the pod spec.
+    /// Name from the pod spec (unique across the three kinds within a pod).
     pub name: String,
+    /// Which spec list it comes from.
+    pub kind: ContainerKind,
     /// Runtime container id without the `containerd://` style prefix (empty until started).
     pub id: String,
     /// Image reference as in the status (or the spec before the container started).
@@ -275,6 +291,60 @@ impl ContainerIndex {
     }
 }
 
+/// The Services of the cluster as far as `KubePodInventory.ServiceName` needs them: per
+/// namespace, each Service's name and label selector. Built once per inventory round from one
+/// Service list and asked once per pod.
+///
+/// Matching follows Container Insights: a Service selects a pod when it is in the pod's
+/// namespace, its selector is non-empty (Services without a selector — ExternalName, or
+/// endpoints managed by hand — select nothing) and every selector pair is among the pod's
+/// labels. When several Services select a pod, Container Insights reports the first one in
+/// the API server's list order, which within a namespace is by name; this picks the smallest
+/// name, so the answer is the same and does not depend on the order the list arrived in.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSelectors {
+    /// namespace → Services, sorted by name.
+    by_namespace: HashMap<String, Vec<NamedSelector>>,
+}
+
+/// A Service's name and label selector.
+type NamedSelector = (String, BTreeMap<String, String>);
+
+impl ServiceSelectors {
+    /// Indexes `(namespace, name, selector)` triples; Services without a selector are dropped.
+    pub fn new(services: impl IntoIterator<Item = (String, String, BTreeMap<String, String>)>) -> Self {
+        let mut by_namespace: HashMap<String, Vec<NamedSelector>> = HashMap::new();
+        for (ns, name, selector) in services {
+            if !selector.is_empty() {
+                by_namespace.entry(ns).or_default().push((name, selector));
+            }
+        }
+        for list in by_namespace.values_mut() {
+            list.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        ServiceSelectors { by_namespace }
+    }
+
+    /// The name of the Service selecting a pod in `namespace` with `labels`, `""` when none.
+    pub fn service_for(&self, namespace: &str, labels: &BTreeMap<String, String>) -> &str {
+        let Some(list) = self.by_namespace.get(namespace) else { return "" };
+        list.iter()
+            .find(|(_, selector)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|(name, _)| name.as_str())
+            .unwrap_or("")
+    }
+
+    /// Number of Services with a selector.
+    pub fn len(&self) -> usize {
+        self.by_namespace.values().map(Vec::len).sum()
+    }
+
+    /// True when no Service has a selector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Include/exclude filter on Kubernetes namespaces and pod labels. Namespace patterns are
 /// exact names or a prefix followed by `*`; label selectors are `key=value` or `key` (the
 /// label exists). Exclusions win over inclusions. Items without a namespace (host cgroups,
@@ -457,6 +527,34 @@ mod tests {
         assert_eq!(idx.container_id("prod", "web-1", "app"), Some(ID));
         assert_eq!(idx.labels(UID).unwrap()["app"], "web");
         assert_eq!(idx.pod(UID).unwrap().namespace, "prod");
+    }
+
+    #[test]
+    fn service_selection_matches_container_insights() {
+        let sel = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let web = sel(&[("app", "web"), ("pod-template-hash", "7d4b9c6f5")]);
+        let services = vec![
+            // Listed out of name order on purpose: the answer must not depend on it.
+            ("prod".to_string(), "web-admin".to_string(), sel(&[("app", "web")])),
+            ("prod".to_string(), "web".to_string(), sel(&[("app", "web")])),
+            ("prod".to_string(), "a-web-v2".to_string(), sel(&[("app", "web"), ("version", "v2")])),
+            ("prod".to_string(), "a-external".to_string(), BTreeMap::new()),
+            ("dev".to_string(), "a-other-ns".to_string(), sel(&[("app", "web")])),
+        ];
+        let idx = ServiceSelectors::new(services.clone());
+        assert_eq!(idx.len(), 4, "a Service without a selector selects nothing");
+        assert_eq!(idx.service_for("prod", &web), "web", "several match: the smallest name");
+        let mut reversed = services;
+        reversed.reverse();
+        assert_eq!(ServiceSelectors::new(reversed).service_for("prod", &web), "web");
+        let v2 = sel(&[("app", "web"), ("version", "v2")]);
+        assert_eq!(idx.service_for("prod", &v2), "a-web-v2", "every selector pair must be among the labels");
+        assert_eq!(idx.service_for("staging", &web), "", "only Services of the pod's namespace");
+        assert_eq!(idx.service_for("prod", &BTreeMap::new()), "", "a pod without labels");
+        assert_eq!(idx.service_for("prod", &sel(&[("app", "WEB")])), "", "values compare exactly");
+        assert!(ServiceSelectors::default().is_empty());
     }
 
     #[test]

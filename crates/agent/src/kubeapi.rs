@@ -1,23 +1,31 @@
-//! Kubernetes mode: the node's pods from the API server through kube-rs, and what the agent
-//! makes of them — [`PodInfo`] metadata for the other collectors (labels, annotations,
-//! images, container ids → names) and the `KubePodInventory` / `ContainerInventory` rows.
+//! Kubernetes mode: the API server through kube-rs — the node's pods and the cluster's
+//! Services — and what the agent makes of pods from either source (the API server or the
+//! kubelet, see `kubelet`): [`PodInfo`] metadata for the other collectors (labels,
+//! annotations, images, container ids → names) and the `KubePodInventory` /
+//! `ContainerInventory` rows, with `ServiceName` from the Services' selectors.
 //!
-//! The list is `GET /api/v1/pods?fieldSelector=spec.nodeName=<node>` (paged with `limit` and
-//! `continue`), so each agent only sees its own node's pods. kube-rs is async; the agent is
-//! not, so a [`PodLister`] owns a current-thread tokio runtime and blocks on each call (one
-//! call per metrics interval, on the inventory thread).
+//! The pod list is `GET /api/v1/pods?fieldSelector=spec.nodeName=<node>` and the Service
+//! list `GET /api/v1/services`, both paged with `limit` and `continue`, once per inventory
+//! round. kube-rs is async; the agent is not, so an [`ApiClient`] owns a current-thread tokio
+//! runtime and blocks on each call (on the inventory thread).
+//!
+//! Rows per pod follow Container Insights: regular containers, then init containers
+//! (including restartable "sidecar" init containers), each with its own status from
+//! `containerStatuses` / `initContainerStatuses`; `PodRestartCount` sums both. Ephemeral
+//! (`kubectl debug`) containers get no inventory rows — Container Insights reports none —
+//! but are in [`PodInfo`], so their metrics, logs and processes are still attributed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus, Pod, Service};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use crate::error::{AgentError, Result};
-use crate::k8s::{ContainerInfo, NamespaceFilter, PodInfo, image_digest, split_image};
+use crate::k8s::{ContainerInfo, ContainerKind, NamespaceFilter, PodInfo, ServiceSelectors, image_digest, split_image};
 use crate::metrics::Identity;
 
 /// Where the API server is and how to authenticate.
@@ -33,8 +41,8 @@ pub struct ApiSource {
     pub timeout: Duration,
 }
 
-/// Lists the pods of one node.
-pub struct PodLister {
+/// A blocking kube-rs client: the pods of one node, the cluster's Services.
+pub struct ApiClient {
     rt: tokio::runtime::Runtime,
     client: kube::Client,
     node: String,
@@ -45,9 +53,9 @@ fn api_err(target: &str, detail: impl std::fmt::Display) -> AgentError {
     AgentError::Config(format!("Kubernetes API {target}: {detail}"))
 }
 
-impl PodLister {
+impl ApiClient {
     /// Builds the kube-rs client for `src`, listing pods of `node`.
-    pub fn new(src: &ApiSource, node: &str) -> Result<PodLister> {
+    pub fn new(src: &ApiSource, node: &str) -> Result<ApiClient> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -105,19 +113,25 @@ impl PodLister {
             let _guard = rt.enter();
             kube::Client::try_from(config).map_err(|e| api_err(&target, e))?
         };
-        Ok(PodLister { rt, client, node: node.to_string(), target })
+        Ok(ApiClient { rt, client, node: node.to_string(), target })
     }
 
-    /// All pods scheduled on the node (every page).
-    pub fn list(&self) -> Result<Vec<Pod>> {
-        let api: Api<Pod> = Api::all(self.client.clone());
-        let selector = format!("spec.nodeName={}", self.node);
+    /// Every page of a cluster-wide list.
+    fn list_all<K>(&self, base: ListParams) -> Result<Vec<K>>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
         self.rt.block_on(async {
             let mut out = Vec::new();
             let mut token: Option<String> = None;
-            // A node runs at most a few hundred pods; 100 pages is a generous bound.
+            // 100 pages of 500 is far beyond a node's pods or a cluster's Services.
             for _ in 0..100 {
-                let mut lp = ListParams::default().fields(&selector).limit(500);
+                let mut lp = base.clone().limit(500);
                 if let Some(t) = &token {
                     lp = lp.continue_token(t);
                 }
@@ -131,6 +145,26 @@ impl PodLister {
             Ok(out)
         })
     }
+
+    /// All pods scheduled on the node (every page).
+    pub fn node_pods(&self) -> Result<Vec<Pod>> {
+        self.list_all(ListParams::default().fields(&format!("spec.nodeName={}", self.node)))
+    }
+
+    /// The cluster's Services (every page), as the selector index `ServiceName` needs.
+    pub fn services(&self) -> Result<ServiceSelectors> {
+        let services: Vec<Service> = self.list_all(ListParams::default())?;
+        Ok(service_selectors(&services))
+    }
+}
+
+/// The selector index of a Service list (Services without a namespace, name or selector
+/// select nothing and are left out).
+pub fn service_selectors(services: &[Service]) -> ServiceSelectors {
+    ServiceSelectors::new(services.iter().filter_map(|s| {
+        let selector = s.spec.as_ref()?.selector.clone()?;
+        Some((s.metadata.namespace.clone()?, s.metadata.name.clone()?, selector))
+    }))
 }
 
 fn strip_runtime(id: &str) -> String {
@@ -142,39 +176,81 @@ fn time_of(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> 
 }
 
 /// `resources.requests[resource]` of a container, in base units.
-fn request(c: &k8s_openapi::api::core::v1::Container, resource: &str) -> Option<f64> {
+fn request(c: &Container, resource: &str) -> Option<f64> {
     let q = c.resources.as_ref()?.requests.as_ref()?.get(resource)?;
     crate::k8s::parse_quantity(&q.0)
+}
+
+/// A container of the pod spec with the status the kubelet reports for it.
+struct Member<'a> {
+    kind: ContainerKind,
+    name: &'a str,
+    image: Option<&'a str>,
+    /// The spec of a regular or init container (ephemeral containers have their own type and
+    /// get no inventory rows).
+    spec: Option<&'a Container>,
+    status: Option<&'a ContainerStatus>,
+}
+
+fn status_of<'a>(list: Option<&'a Vec<ContainerStatus>>, name: &str) -> Option<&'a ContainerStatus> {
+    list.and_then(|v| v.iter().find(|s| s.name == name))
+}
+
+/// Every container of a pod: regular (spec order), then init, then ephemeral; each status is
+/// looked up in its own status list (names are unique across the three within a pod).
+fn members(pod: &Pod) -> Vec<Member<'_>> {
+    let Some(spec) = pod.spec.as_ref() else { return Vec::new() };
+    let status = pod.status.as_ref();
+    let regular = status.and_then(|s| s.container_statuses.as_ref());
+    let init = status.and_then(|s| s.init_container_statuses.as_ref());
+    let ephemeral = status.and_then(|s| s.ephemeral_container_statuses.as_ref());
+    let mut out = Vec::new();
+    for (kind, list, statuses) in [
+        (ContainerKind::Regular, Some(&spec.containers), regular),
+        (ContainerKind::Init, spec.init_containers.as_ref(), init),
+    ] {
+        for c in list.into_iter().flatten() {
+            out.push(Member {
+                kind,
+                name: &c.name,
+                image: c.image.as_deref(),
+                spec: Some(c),
+                status: status_of(statuses, &c.name),
+            });
+        }
+    }
+    for c in spec.ephemeral_containers.iter().flatten() {
+        out.push(Member {
+            kind: ContainerKind::Ephemeral,
+            name: &c.name,
+            image: c.image.as_deref(),
+            spec: None,
+            status: status_of(ephemeral, &c.name),
+        });
+    }
+    out
+}
+
+/// The image reference as the status reports it, else as the spec asks for it.
+fn image_of<'a>(m: &Member<'a>) -> &'a str {
+    m.status.map(|s| s.image.as_str()).filter(|i| !i.is_empty()).or(m.image).unwrap_or("")
 }
 
 /// The metadata the other collectors need from one pod.
 pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
     let m = &pod.metadata;
-    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
-    let containers = pod
-        .spec
-        .as_ref()
-        .map(|s| {
-            s.containers
-                .iter()
-                .map(|c| {
-                    let st = statuses.and_then(|v| v.iter().find(|st| st.name == c.name));
-                    ContainerInfo {
-                        name: c.name.clone(),
-                        id: st.and_then(|s| s.container_id.as_deref()).map(strip_runtime).unwrap_or_default(),
-                        image: st
-                            .map(|s| s.image.clone())
-                            .filter(|i| !i.is_empty())
-                            .or_else(|| c.image.clone())
-                            .unwrap_or_default(),
-                        image_id: st.map(|s| s.image_id.clone()).unwrap_or_default(),
-                        cpu_request_nanocores: request(c, "cpu").map(|cores| (cores * 1e9).round() as u64),
-                        memory_request_bytes: request(c, "memory").map(|bytes| bytes.ceil() as u64),
-                    }
-                })
-                .collect()
+    let containers = members(pod)
+        .iter()
+        .map(|c| ContainerInfo {
+            name: c.name.to_string(),
+            kind: c.kind,
+            id: c.status.and_then(|s| s.container_id.as_deref()).map(strip_runtime).unwrap_or_default(),
+            image: image_of(c).to_string(),
+            image_id: c.status.map(|s| s.image_id.clone()).unwrap_or_default(),
+            cpu_request_nanocores: c.spec.and_then(|s| request(s, "cpu")).map(|cores| (cores * 1e9).round() as u64),
+            memory_request_bytes: c.spec.and_then(|s| request(s, "memory")).map(|bytes| bytes.ceil() as u64),
         })
-        .unwrap_or_default();
+        .collect();
     Some(PodInfo {
         namespace: m.namespace.clone()?,
         name: m.name.clone()?,
@@ -185,9 +261,12 @@ pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
     })
 }
 
-/// `ContainerStatus`/`ContainerStatusReason` and the start/finish times of a state.
+/// The state of a container: `KubePodInventory.ContainerStatus` (the state's key as the API
+/// spells it — `running`, `waiting`, `terminated` — as Container Insights reports it),
+/// `ContainerInventory.ContainerState` (capitalised there), the reason and start/finish times.
 struct StateView {
     status: &'static str,
+    state: &'static str,
     reason: String,
     started: Value,
     finished: Value,
@@ -195,31 +274,40 @@ struct StateView {
 }
 
 fn state_view(s: Option<&ContainerState>) -> StateView {
-    let mut v =
-        StateView { status: "", reason: String::new(), started: Value::Null, finished: Value::Null, exit_code: 0 };
+    let mut v = StateView {
+        status: "",
+        state: "Waiting",
+        reason: String::new(),
+        started: Value::Null,
+        finished: Value::Null,
+        exit_code: 0,
+    };
     let Some(s) = s else { return v };
     if let Some(r) = &s.running {
-        v.status = "Running";
+        (v.status, v.state) = ("running", "Running");
         v.started = time_of(r.started_at.as_ref());
     } else if let Some(t) = &s.terminated {
-        v.status = "Terminated";
+        (v.status, v.state) = ("terminated", "Terminated");
         v.reason = t.reason.clone().unwrap_or_default();
         v.started = time_of(t.started_at.as_ref());
         v.finished = time_of(t.finished_at.as_ref());
         v.exit_code = t.exit_code;
     } else if let Some(w) = &s.waiting {
-        v.status = "Waiting";
+        (v.status, v.state) = ("waiting", "Waiting");
         v.reason = w.reason.clone().unwrap_or_default();
     }
     v
 }
 
-/// `ContainerLastStatus`: the last terminated state as a JSON string, `""` when none.
+/// `ContainerLastStatus`: the last terminated state as a JSON string with Container
+/// Insights' keys (`lastState`, `reason`, `exitCode`, `startedAt`, `finishedAt`), `""` when
+/// the container never terminated.
 fn last_status(st: Option<&ContainerStatus>) -> String {
     let Some(t) = st.and_then(|s| s.last_state.as_ref()).and_then(|l| l.terminated.as_ref()) else {
         return String::new();
     };
     json!({
+        "lastState": "terminated",
         "reason": t.reason.clone().unwrap_or_default(),
         "exitCode": t.exit_code,
         "startedAt": time_of(t.started_at.as_ref()),
@@ -228,10 +316,12 @@ fn last_status(st: Option<&ContainerStatus>) -> String {
     .to_string()
 }
 
-/// `KubePodInventory` (one row per container) and `ContainerInventory` rows for the pods
-/// the filter allows. `time` is the collection time (RFC 3339).
+/// `KubePodInventory` (one row per regular and init container) and `ContainerInventory` rows
+/// for the pods the filter allows. `services` gives `ServiceName`. `time` is the collection
+/// time (RFC 3339).
 pub fn inventory_rows(
     pods: &[Pod],
+    services: &ServiceSelectors,
     ident: &Identity,
     cluster_name: &str,
     filter: &NamespaceFilter,
@@ -247,20 +337,24 @@ pub fn inventory_rows(
         let m = &pod.metadata;
         let status = pod.status.as_ref();
         let spec = pod.spec.as_ref();
-        let statuses: &[ContainerStatus] = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or(&[]);
+        let containers: Vec<Member<'_>> =
+            members(pod).into_iter().filter(|c| c.kind != ContainerKind::Ephemeral).collect();
         let phase = if m.deletion_timestamp.is_some() {
             "Terminating".to_string()
         } else {
             status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into())
         };
-        let pod_restarts: i64 = statuses.iter().map(|s| i64::from(s.restart_count)).sum();
+        // Container Insights sums regular and init containers' restarts (not ephemeral ones).
+        let pod_restarts: i64 = containers.iter().filter_map(|c| c.status).map(|s| i64::from(s.restart_count)).sum();
+        let service_name = services.service_for(&info.namespace, &info.labels);
         let owner =
             m.owner_references.as_ref().and_then(|o| o.iter().find(|r| r.controller == Some(true)).or(o.first()));
         let labels: BTreeMap<&str, &str> = info.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let pod_label = if labels.is_empty() { "[]".to_string() } else { json!([labels]).to_string() };
         let hostname = spec.and_then(|s| s.hostname.clone()).unwrap_or_else(|| info.name.clone());
-        for c in spec.map(|s| s.containers.as_slice()).unwrap_or(&[]) {
-            let st = statuses.iter().find(|s| s.name == c.name);
+        for member in &containers {
+            let Some(c) = member.spec else { continue };
+            let st = member.status;
             let now = state_view(st.and_then(|s| s.state.as_ref()));
             let first_start = st
                 .and_then(|s| s.last_state.as_ref())
@@ -294,10 +388,9 @@ pub fn inventory_rows(
                 "PodStartTime": time_of(status.and_then(|s| s.start_time.as_ref())),
                 "PodStatus": phase,
                 "PodUid": info.uid,
-                "ServiceName": "",
+                "ServiceName": service_name,
             }));
-            let image_ref = st.map(|s| s.image.as_str()).filter(|i| !i.is_empty()).or(c.image.as_deref()).unwrap_or("");
-            let (repository, image, tag) = split_image(image_ref);
+            let (repository, image, tag) = split_image(image_of(member));
             let command: Vec<&str> =
                 c.command.iter().flatten().chain(c.args.iter().flatten()).map(String::as_str).collect();
             // Only literal values: valueFrom (secrets, config maps) is never resolved or shipped.
@@ -309,14 +402,13 @@ pub fn inventory_rows(
                 .flatten()
                 .map(|p| json!({"containerPort": p.container_port, "protocol": p.protocol.clone().unwrap_or_else(|| "TCP".into()), "name": p.name}))
                 .collect();
-            let state = if now.status.is_empty() { "Waiting" } else { now.status };
             ci.push(json!({
                 "TimeGenerated": time,
                 "Command": serde_json::to_string(&command).unwrap_or_default(),
                 "Computer": ident.node,
                 "ContainerHostname": hostname,
                 "ContainerID": id,
-                "ContainerState": state,
+                "ContainerState": now.state,
                 "CreatedTime": first_start,
                 "EnvironmentVar": serde_json::to_string(&env).unwrap_or_default(),
                 "ExitCode": now.exit_code,

@@ -16,8 +16,9 @@
 //!   never a panic.
 //!
 //! Kubernetes mode (`kubernetes` feature, on by default) adds the node's pods from the API
-//! server ([`kubeapi`]): pod metadata on rows, label filters, and the `KubePodInventory` /
-//! `ContainerInventory` tables.
+//! server ([`kubeapi`]) or the kubelet ([`kubelet`]): pod metadata on rows, label filters, and
+//! the `KubePodInventory` / `ContainerInventory` tables (`ServiceName` from the API server's
+//! Services).
 //!
 //! Start reading at [`agent::run`] (the loop), then [`metrics`], [`logs`] and [`spool`].
 
@@ -30,6 +31,8 @@ pub mod error;
 pub mod k8s;
 #[cfg(feature = "kubernetes")]
 pub mod kubeapi;
+#[cfg(feature = "kubernetes")]
+pub mod kubelet;
 pub mod logs;
 pub mod metrics;
 pub mod output;
@@ -41,6 +44,6 @@ pub mod spool;
 pub mod util;
 
 pub use agent::{RunSummary, install_signal_handlers, run};
-pub use config::{AgentConfig, Mode, Output};
+pub use config::{AgentConfig, Mode, Output, PodsFrom};
 pub use error::AgentError;
 pub use process::ProcessSource;

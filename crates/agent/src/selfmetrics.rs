@@ -54,7 +54,8 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     ("process_events", "Process exec events observed."),
     ("process_events_dropped", "Process events dropped (queue full or kernel buffer overrun)."),
     ("ship_retries", "Failed delivery attempts that will be retried."),
-    ("pod_list_errors", "Failed pod list calls to the Kubernetes API (kubernetes mode)."),
+    ("pod_list_errors", "Failed pod list calls to the Kubernetes API or the kubelet (kubernetes mode)."),
+    ("service_list_errors", "Failed Service list calls (kubernetes mode; ServiceName stays empty that round)."),
 ];
 
 impl Stats {

@@ -101,6 +101,20 @@ fn usage_errors_exit_2() {
         // Label rules need pod metadata (kubernetes mode).
         vec!["--include-label", "app=web"],
         vec!["--buffer-max-bytes", "12XB"],
+        // The kubelet pod source is a kubernetes-mode source, and its flags need it.
+        vec!["--pods-from", "kubelet"],
+        vec!["--mode", "kubernetes", "--node-name", "n1", "--kubelet-insecure-skip-tls-verify"],
+        vec![
+            "--mode",
+            "kubernetes",
+            "--node-name",
+            "n1",
+            "--pods-from",
+            "kubelet",
+            "--kubelet-ca-file",
+            "/ca.crt",
+            "--kubelet-insecure-skip-tls-verify",
+        ],
     ] {
         let out = keelwatch()
             .env_remove("NODE_NAME")

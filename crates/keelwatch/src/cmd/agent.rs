@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use keelwatch_agent::k8s::NamespaceFilter;
 use keelwatch_agent::util::{parse_duration, parse_size};
-use keelwatch_agent::{AgentConfig, Output, ProcessSource};
+use keelwatch_agent::{AgentConfig, Output, PodsFrom, ProcessSource};
 
 /// Agent commands.
 #[derive(Subcommand)]
@@ -26,9 +26,17 @@ pub enum ModeArg {
     /// --log-dir, processes.
     Host,
     /// A Kubernetes node (DaemonSet): host mode plus the node's pods from the API server
-    /// (node name from NODE_NAME), pod metadata, label filters, KubePodInventory and
+    /// or the kubelet (--pods-from; node name from NODE_NAME), pod metadata, label filters, KubePodInventory and
     /// ContainerInventory; --log-dir defaults to /var/log/pods.
     Kubernetes,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PodsFromArg {
+    /// The API server (GET /api/v1/pods?fieldSelector=spec.nodeName=<node>).
+    Apiserver,
+    /// The kubelet's https://<node>:10250/pods (Services still come from the API server).
+    Kubelet,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -104,6 +112,24 @@ pub struct RunArgs {
     /// Kubernetes mode: PEM CA bundle for the API server.
     #[arg(long)]
     kube_ca_file: Option<PathBuf>,
+    /// Kubernetes mode: where the node's pods come from.
+    #[arg(long, value_enum, default_value = "apiserver")]
+    pods_from: PodsFromArg,
+    /// --pods-from kubelet: the kubelet's base URL (default https://$NODE_IP:10250, else
+    /// https://<node name>:10250).
+    #[arg(long)]
+    kubelet_url: Option<String>,
+    /// --pods-from kubelet: bearer token file (default: the service account token).
+    #[arg(long)]
+    kubelet_token_file: Option<PathBuf>,
+    /// --pods-from kubelet: PEM CA bundle for the kubelet's serving certificate (default: the
+    /// service account CA).
+    #[arg(long)]
+    kubelet_ca_file: Option<PathBuf>,
+    /// --pods-from kubelet: do not verify the kubelet's certificate (for self-signed kubelet
+    /// serving certificates; never implied).
+    #[arg(long)]
+    kubelet_insecure_skip_tls_verify: bool,
     /// Cluster name (ClusterName column of the inventory tables).
     #[arg(long, default_value = "")]
     cluster_name: String,
@@ -182,6 +208,14 @@ fn run_agent(a: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.kube_token_file = a.kube_token_file;
     cfg.kube_ca_file = a.kube_ca_file;
     cfg.cluster_name = a.cluster_name;
+    cfg.pods_from = match a.pods_from {
+        PodsFromArg::Apiserver => PodsFrom::Apiserver,
+        PodsFromArg::Kubelet => PodsFrom::Kubelet,
+    };
+    cfg.kubelet_url = a.kubelet_url;
+    cfg.kubelet_token_file = a.kubelet_token_file;
+    cfg.kubelet_ca_file = a.kubelet_ca_file;
+    cfg.kubelet_insecure_skip_tls_verify = a.kubelet_insecure_skip_tls_verify;
     cfg.log_rate_limit = a.log_rate_limit;
     cfg.process_source = match a.process_events {
         ProcessArg::Off => ProcessSource::Off,
