@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditEvent, rfc3339};
+use crate::audit::rfc3339;
 use crate::process::ProcessEvent;
 use crate::rules::CompiledRule;
+use crate::view::AuditView;
 
 /// One SecurityAlert row (PascalCase JSON keys, as the table's columns).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,11 +118,12 @@ fn alert_id(alert_type: &str, entity_key: &str, start: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Builds the alert for an audit-rule match.
+/// Builds the alert for an audit-rule match (for an owned event, pass
+/// [`AuditView::from_event`]).
 pub fn from_audit(
     rule: &CompiledRule,
     message: &str,
-    ev: &AuditEvent,
+    ev: &AuditView<'_>,
     cluster: &str,
     now: DateTime<Utc>,
 ) -> SecurityAlert {

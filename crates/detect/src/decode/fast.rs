@@ -1,21 +1,29 @@
 //! Fast path of line decoding: one typed serde pass over the bytes for the two shapes that
 //! make up nearly all input (a single audit `Event` or process event per line, and the
-//! webhook backend's `EventList`), instead of building a `serde_json::Value` tree first and
-//! converting it.
+//! webhook backend's `EventList`), producing [`EventView`]s that borrow the line: strings
+//! without escapes are not copied and request/response bodies are kept as raw JSON, parsed
+//! and redacted only when read ([`crate::view`]).
 //!
-//! Invariant: the fast path either produces exactly what the general path
-//! ([`super::decode_value`]) would produce for the same bytes, or declines (returns `false`
-//! having changed nothing) and the general path runs. It declines on anything unusual:
-//! envelopes, type mismatches, duplicate keys, missing `auditID`, null values where the
-//! general path would see a key, nested lists. Redaction is applied exactly as in
-//! [`AuditEvent::from_value`].
+//! Invariant: the fast path either produces events whose owned form
+//! ([`EventView::into_event`]) is exactly what the general path ([`super::decode_value`])
+//! produces for the same bytes, or declines (returns `false` having emitted nothing) and the
+//! general path runs. It declines on anything unusual: envelopes, type mismatches, duplicate
+//! keys, missing `auditID`, null values where the general path would see a key, nested
+//! lists, non-string annotation values, and raw values that skipping accepts but parsing
+//! would reject (see [`raw_ok`]).
 
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
 
-use super::{DecodeStats, Event};
-use crate::audit::{AuditEvent, ObjectReference, ResponseStatus, UserInfo};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::DecodeStats;
 use crate::process::ProcessEvent;
+use crate::view::{
+    Annotations, AuditView, Body, EventView, Json, ObjectRefView, StatusView, Text, UserView,
+};
 
 /// Deserializes a field that may be present with `null`: absent → `None` (via `default`),
 /// `null` → `Some(None)`, value → `Some(Some(v))`.
@@ -29,213 +37,455 @@ struct Seen(bool);
 
 impl<'de> Deserialize<'de> for Seen {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Seen, D::Error> {
-        serde::de::IgnoredAny::deserialize(d)?;
+        de::IgnoredAny::deserialize(d)?;
         Ok(Seen(true))
     }
 }
 
+/// A JSON string, borrowed from the line unless it had escapes. Accepts exactly what a
+/// `String` field accepts.
+#[derive(Debug, Default)]
+struct S<'a>(Text<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for S<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<S<'a>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = S<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<S<'de>, E> {
+                Ok(S(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<S<'de>, E> {
+                Ok(S(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<S<'de>, E> {
+                Ok(S(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn text(s: Option<S<'_>>) -> Option<Text<'_>> {
+    s.map(|s| s.0)
+}
+
+/// `Vec<S>` → `Vec<Text>` (same layout: the allocation is reused).
+fn texts(list: Vec<S<'_>>) -> Vec<Text<'_>> {
+    list.into_iter().map(|s| s.0).collect()
+}
+
+fn owned(s: Option<S<'_>>) -> Option<String> {
+    s.map(|s| s.0.into_owned())
+}
+
+/// Annotations as string pairs in input order; any other value type is an error (so the line
+/// declines: the general path keeps such values as JSON).
+#[derive(Debug, Default)]
+struct Pairs<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pairs<'a>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<S<'de>>()? {
+                    let v: S<'de> = map.next_value()?;
+                    out.push((k.0, v.0));
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UserDoc<'a> {
+    #[serde(default, borrow)]
+    username: S<'a>,
+    #[serde(default, borrow)]
+    uid: Option<S<'a>>,
+    #[serde(default, borrow)]
+    groups: Vec<S<'a>>,
+    #[serde(default, borrow)]
+    extra: Option<&'a RawValue>,
+}
+
+impl<'a> UserDoc<'a> {
+    fn into_view(self) -> UserView<'a> {
+        UserView { username: self.username.0, uid: text(self.uid), groups: texts(self.groups), extra: self.extra.map(Json::Raw) }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefDoc<'a> {
+    #[serde(default, borrow)]
+    resource: Option<S<'a>>,
+    #[serde(default, borrow)]
+    namespace: Option<S<'a>>,
+    #[serde(default, borrow)]
+    name: Option<S<'a>>,
+    #[serde(default, borrow)]
+    uid: Option<S<'a>>,
+    #[serde(default, borrow)]
+    api_group: Option<S<'a>>,
+    #[serde(default, borrow)]
+    api_version: Option<S<'a>>,
+    #[serde(default, borrow)]
+    resource_version: Option<S<'a>>,
+    #[serde(default, borrow)]
+    subresource: Option<S<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StatusDoc<'a> {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default, borrow)]
+    status: Option<S<'a>>,
+    #[serde(default, borrow)]
+    reason: Option<S<'a>>,
+    #[serde(default, borrow)]
+    message: Option<S<'a>>,
+}
+
 /// The union of the audit-event and process-event fields, plus the keys that make a value
-/// an envelope. Field types equal those of [`AuditEvent`] / [`ProcessEvent`] so a value that
-/// decodes here decodes the same way there.
+/// an envelope. Field types accept exactly what those of [`crate::audit::AuditEvent`] /
+/// [`ProcessEvent`] accept, so a value that decodes here decodes the same way there.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Doc {
+struct Doc<'a> {
     // --- AuditEvent (same names, types and defaults) ---
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    level: String,
-    #[serde(rename = "auditID", default)]
-    audit_id: Option<String>,
-    #[serde(default)]
-    stage: String,
-    #[serde(rename = "requestURI", default)]
-    request_uri: String,
-    #[serde(default)]
-    verb: String,
-    #[serde(default)]
-    user: UserInfo,
-    #[serde(default)]
-    impersonated_user: Option<UserInfo>,
-    #[serde(rename = "sourceIPs", default)]
-    source_ips: Vec<String>,
-    #[serde(default)]
-    user_agent: Option<String>,
-    #[serde(default)]
-    object_ref: Option<ObjectReference>,
-    #[serde(default)]
-    response_status: Option<ResponseStatus>,
-    #[serde(default)]
-    request_object: Option<Value>,
-    #[serde(default)]
-    response_object: Option<Value>,
-    #[serde(default)]
-    request_received_timestamp: Option<String>,
-    #[serde(default)]
-    stage_timestamp: Option<String>,
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    annotations: Map<String, Value>,
+    #[serde(default, borrow)]
+    kind: S<'a>,
+    #[serde(default, borrow)]
+    api_version: S<'a>,
+    #[serde(default, borrow)]
+    level: S<'a>,
+    #[serde(rename = "auditID", default, borrow)]
+    audit_id: Option<S<'a>>,
+    #[serde(default, borrow)]
+    stage: S<'a>,
+    #[serde(rename = "requestURI", default, borrow)]
+    request_uri: S<'a>,
+    #[serde(default, borrow)]
+    verb: S<'a>,
+    #[serde(default, borrow)]
+    user: UserDoc<'a>,
+    #[serde(default, borrow)]
+    impersonated_user: Option<UserDoc<'a>>,
+    #[serde(rename = "sourceIPs", default, borrow)]
+    source_ips: Vec<S<'a>>,
+    #[serde(default, borrow)]
+    user_agent: Option<S<'a>>,
+    #[serde(default, borrow)]
+    object_ref: Option<RefDoc<'a>>,
+    #[serde(default, borrow)]
+    response_status: Option<StatusDoc<'a>>,
+    #[serde(default, borrow)]
+    request_object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    response_object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    request_received_timestamp: Option<S<'a>>,
+    #[serde(default, borrow)]
+    stage_timestamp: Option<S<'a>>,
+    #[serde(default, borrow)]
+    timestamp: Option<S<'a>>,
+    #[serde(default, borrow)]
+    annotations: Pairs<'a>,
     // --- ProcessEvent (snake_case keys) ---
-    #[serde(default)]
-    time: Option<String>,
-    #[serde(default)]
-    node: Option<String>,
+    #[serde(default, borrow)]
+    time: Option<S<'a>>,
+    #[serde(default, borrow)]
+    node: Option<S<'a>>,
     #[serde(default, deserialize_with = "present")]
     pid: Option<Option<u32>>,
     #[serde(default)]
     ppid: Option<u32>,
     #[serde(default)]
     uid: Option<u32>,
-    #[serde(default)]
-    exe: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    argv: Option<Option<Vec<String>>>,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(rename = "container_id", default)]
-    container_id: Option<String>,
-    #[serde(default)]
-    container: Option<String>,
-    #[serde(default)]
-    pod: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(rename = "parent_exe", default)]
-    parent_exe: Option<String>,
+    #[serde(default, borrow)]
+    exe: Option<S<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    argv: Option<Option<Vec<S<'a>>>>,
+    #[serde(default, borrow)]
+    cwd: Option<S<'a>>,
+    #[serde(rename = "container_id", default, borrow)]
+    container_id: Option<S<'a>>,
+    #[serde(default, borrow)]
+    container: Option<S<'a>>,
+    #[serde(default, borrow)]
+    pod: Option<S<'a>>,
+    #[serde(default, borrow)]
+    namespace: Option<S<'a>>,
+    #[serde(default, borrow)]
+    image: Option<S<'a>>,
+    #[serde(rename = "parent_exe", default, borrow)]
+    parent_exe: Option<S<'a>>,
     // --- envelope keys: any of these sends the value to the general path ---
-    #[serde(default)]
-    items: Option<Vec<Doc>>,
+    #[serde(default, borrow)]
+    items: Option<Vec<Doc<'a>>>,
     #[serde(default)]
     records: Seen,
     #[serde(default)]
     properties: Seen,
 }
 
-impl Doc {
+impl<'a> Doc<'a> {
     /// True if nothing about this object would make the general path treat it as an
     /// envelope (records, EventList, AKS record).
     fn plain(&self) -> bool {
-        !self.records.0 && !self.properties.0 && self.items.is_none() && self.kind != "EventList"
+        !self.records.0 && !self.properties.0 && self.items.is_none() && self.kind.0 != "EventList"
     }
 
     fn is_process_shaped(&self) -> bool {
         self.pid.is_some() && self.argv.is_some()
     }
 
-    /// The event this plain object decodes to, or `None` to decline.
-    fn into_event(self) -> Option<Event> {
+    /// The event this plain object decodes to, or `None` to decline. `depth` is the nesting
+    /// depth of this object in the line (1 for a line that is one event).
+    fn into_event(self, depth: usize) -> Option<EventView<'a>> {
         if !self.plain() {
             return None;
         }
         if self.is_process_shaped() {
-            return Some(Event::Process(ProcessEvent {
-                time: self.time?,
-                node: self.node?,
+            return Some(EventView::Process(Cow::Owned(ProcessEvent {
+                time: owned(self.time)?,
+                node: owned(self.node)?,
                 pid: self.pid??,
                 ppid: self.ppid?,
                 uid: self.uid?,
-                exe: self.exe?,
-                argv: self.argv??,
-                cwd: self.cwd?,
-                container_id: self.container_id,
-                container: self.container,
-                pod: self.pod,
-                namespace: self.namespace,
-                image: self.image,
-                parent_exe: self.parent_exe,
-            }));
+                exe: owned(self.exe)?,
+                argv: self.argv??.into_iter().map(|s| s.0.into_owned()).collect(),
+                cwd: owned(self.cwd)?,
+                container_id: owned(self.container_id),
+                container: owned(self.container),
+                pod: owned(self.pod),
+                namespace: owned(self.namespace),
+                image: owned(self.image),
+                parent_exe: owned(self.parent_exe),
+            })));
         }
         // The general path recognises audit events by an `auditID` key (or kind/apiVersion);
         // only the unambiguous case is handled here.
-        let audit_id = self.audit_id?;
-        let mut event = AuditEvent {
-            kind: self.kind,
-            api_version: self.api_version,
-            level: self.level,
+        let audit_id = self.audit_id?.0;
+        // Raw values sit one level below this object (bodies) or two (`user.extra`).
+        let raws_ok = [self.request_object, self.response_object].into_iter().flatten().all(|r| raw_ok(r, depth + 1))
+            && [Some(&self.user), self.impersonated_user.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.extra)
+                .all(|r| raw_ok(r, depth + 2));
+        if !raws_ok {
+            return None;
+        }
+        let object_ref = self.object_ref.map(|o| ObjectRefView {
+            resource: text(o.resource),
+            namespace: text(o.namespace),
+            name: text(o.name),
+            uid: text(o.uid),
+            api_group: text(o.api_group),
+            api_version: text(o.api_version),
+            resource_version: text(o.resource_version),
+            subresource: text(o.subresource),
+        });
+        // Same rule as `redact::redact_event`.
+        let secretish = object_ref.as_ref().and_then(|o| o.resource.as_deref()) == Some("secrets");
+        Some(EventView::Audit(AuditView {
+            kind: self.kind.0,
+            api_version: self.api_version.0,
+            level: self.level.0,
             audit_id,
-            stage: self.stage,
-            request_uri: self.request_uri,
-            verb: self.verb,
-            user: self.user,
-            impersonated_user: self.impersonated_user,
-            source_ips: self.source_ips,
-            user_agent: self.user_agent,
-            object_ref: self.object_ref,
-            response_status: self.response_status,
-            request_object: self.request_object,
-            response_object: self.response_object,
-            request_received_timestamp: self.request_received_timestamp,
-            stage_timestamp: self.stage_timestamp,
-            timestamp: self.timestamp,
-            annotations: self.annotations,
+            stage: self.stage.0,
+            request_uri: self.request_uri.0,
+            verb: self.verb.0,
+            user: self.user.into_view(),
+            impersonated_user: self.impersonated_user.map(UserDoc::into_view),
+            source_ips: texts(self.source_ips),
+            user_agent: text(self.user_agent),
+            object_ref,
+            response_status: self.response_status.map(|s| StatusView {
+                code: s.code,
+                status: text(s.status),
+                reason: text(s.reason),
+                message: text(s.message),
+            }),
+            request_received_timestamp: text(self.request_received_timestamp),
+            stage_timestamp: text(self.stage_timestamp),
+            timestamp: text(self.timestamp),
+            request_object: Body::raw(self.request_object, secretish),
+            response_object: Body::raw(self.response_object, secretish),
+            annotations: Annotations::Pairs(self.annotations.0),
+        }))
+    }
+}
+
+/// serde_json refuses a value nested in 128 or more arrays/objects (counting the outermost).
+const JSON_DEPTH_LIMIT: usize = 128;
+
+/// True if a raw value that serde_json skipped without complaint also parses as a `Value`
+/// when it sits at nesting depth `depth` (its own level; 2 for a body of a one-event line).
+///
+/// Skipping (`RawValue`, `IgnoredAny`) checks syntax but not three things parsing checks:
+/// the nesting limit, lone UTF-16 surrogates in `\u` escapes, and numbers too large for an
+/// `f64`. A byte scan rules all three out for nearly every value; the rest are parsed
+/// without building anything ([`Check`]), with the depth they would have had in the line.
+fn raw_ok(raw: &RawValue, depth: usize) -> bool {
+    let text = raw.get().as_bytes();
+    // Levels 1..=127 parse; this value's own level is `depth`.
+    let room = JSON_DEPTH_LIMIT.saturating_sub(depth);
+    if !needs_check(text, room) {
+        return true;
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    Check(room).deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
+/// False when `text` certainly has no more than `room` levels of nesting (its own included), no `\u`
+/// escape, no exponent of three or more digits and no run of 200 digits (a number below
+/// that size without such an exponent always fits an `f64`).
+fn needs_check(text: &[u8], room: usize) -> bool {
+    let openers = text.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if openers > room {
+        return true;
+    }
+    let mut run = 0usize;
+    for (i, &b) in text.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run >= 200 {
+                return true;
+            }
+            continue;
+        }
+        run = 0;
+        match b {
+            b'\\' if text.get(i + 1) == Some(&b'u') => return true,
+            b'e' | b'E' if i > 0 && (text[i - 1].is_ascii_digit() || text[i - 1] == b'.') => {
+                let rest = &text[i + 1..];
+                let rest = rest.strip_prefix(b"+").or_else(|| rest.strip_prefix(b"-")).unwrap_or(rest);
+                if rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses a value without keeping it, failing where building a `Value` would fail; `.0` is
+/// how many levels of nesting this value may have (its own included).
+struct Check(usize);
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some(room) = self.0.checked_sub(1) else {
+            return Err(de::Error::custom("nested too deeply"));
         };
-        crate::redact::redact_event(&mut event);
-        Some(Event::Audit(Box::new(event)))
+        while seq.next_element_seed(Check(room))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some(room) = self.0.checked_sub(1) else {
+            return Err(de::Error::custom("nested too deeply"));
+        };
+        while map.next_key_seed(Check(0))?.is_some() {
+            map.next_value_seed(Check(room))?;
+        }
+        Ok(())
     }
 }
 
 /// Decodes one trimmed line if it is a single event or an `EventList` of plain audit
-/// events. On success pushes the events, counts them and returns `true`; otherwise returns
-/// `false` with `events` and `stats` untouched.
-pub(super) fn decode_line(line: &[u8], events: &mut Vec<Event>, stats: &mut DecodeStats) -> bool {
+/// events. On success counts the events, passes them to `on_event` and returns `true`;
+/// otherwise returns `false` with nothing emitted and `stats` untouched.
+pub(super) fn decode_line<'b>(
+    line: &'b [u8],
+    stats: &mut DecodeStats,
+    on_event: &mut impl FnMut(EventView<'b>),
+) -> bool {
     if line.first() != Some(&b'{') {
         return false;
     }
     // One UTF-8 check of the whole line is cheaper than serde_json's check of every string;
     // invalid UTF-8 goes to the general path (which reports it).
     let Ok(text) = std::str::from_utf8(line) else { return false };
-    let Ok(mut doc) = serde_json::from_str::<Doc>(text) else {
+    let Ok(mut doc) = serde_json::from_str::<Doc<'b>>(text) else {
         return false;
     };
-    let start = events.len();
-    let mut audit = 0u64;
-    let mut process = 0u64;
-    if doc.kind == "EventList" && !doc.records.0 {
+    if doc.kind.0 == "EventList" && !doc.records.0 {
         let Some(items) = doc.items.take() else { return false };
-        for item in items {
-            if item.is_process_shaped() {
-                // Keep it simple: mixed lists go the general way.
-                events.truncate(start);
-                return false;
-            }
-            match item.into_event() {
-                Some(e) => {
-                    audit += 1;
-                    events.push(e);
-                }
-                None => {
-                    events.truncate(start);
-                    return false;
-                }
-            }
+        if items.iter().any(Doc::is_process_shaped) {
+            // Keep it simple: mixed lists go the general way.
+            return false;
         }
-    } else {
-        match doc.into_event() {
-            Some(e @ Event::Audit(_)) => {
-                audit += 1;
-                events.push(e);
-            }
-            Some(e @ Event::Process(_)) => {
-                process += 1;
-                events.push(e);
-            }
-            None => return false,
-        }
+        // Items are objects inside the `items` array inside the list: depth 3.
+        let Some(views) = items.into_iter().map(|item| item.into_event(3)).collect::<Option<Vec<_>>>() else {
+            return false;
+        };
+        stats.audit_events += views.len() as u64;
+        views.into_iter().for_each(on_event);
+        return true;
     }
-    stats.audit_events += audit;
-    stats.process_events += process;
-    true
+    match doc.into_event(1) {
+        Some(e) => {
+            match &e {
+                EventView::Audit(_) => stats.audit_events += 1,
+                EventView::Process(_) => stats.process_events += 1,
+            }
+            on_event(e);
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Event;
+    use serde_json::Value;
 
     /// Decodes through the general path only.
     fn general(line: &str) -> (Vec<Event>, Vec<String>, DecodeStats) {
@@ -248,28 +498,38 @@ mod tests {
         (events, problems, stats)
     }
 
+    fn fast(line: &str) -> Option<(Vec<Event>, DecodeStats)> {
+        let mut events = Vec::new();
+        let mut stats = DecodeStats::default();
+        let ok = decode_line(line.as_bytes(), &mut stats, &mut |e| events.push(e.into_event()));
+        if !ok {
+            assert!(events.is_empty() && stats == DecodeStats::default(), "{line}");
+        }
+        ok.then_some((events, stats))
+    }
+
     #[test]
     fn fast_path_equals_general_path_or_declines() {
-        let ev = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/secrets","verb":"create","user":{"username":"u","groups":["g"]},"sourceIPs":["1.2.3.4"],"objectRef":{"resource":"secrets","namespace":"d","name":"s"},"responseStatus":{"code":201},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}},"annotations":{"a":"b"},"unknown":{"x":[1,2]}}"#;
+        let ev = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/secrets?x=1\u0026y=2","verb":"create","user":{"username":"u","groups":["g"],"extra":{"k":["v"]}},"sourceIPs":["1.2.3.4"],"objectRef":{"resource":"secrets","namespace":"d","name":"s"},"responseStatus":{"code":201},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}},"annotations":{"a":"b","a":"c"},"unknown":{"x":[1,2]}}"#;
         let proc_line = r#"{"time":"2026-11-27T09:00:00Z","node":"n","pid":1,"ppid":0,"uid":0,"exe":"/bin/sh","argv":["sh"],"cwd":"/","pod":"p"}"#;
         let list =
             format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{ev},{ev}]}}"#);
-        let accepted = [ev.to_string(), proc_line.to_string(), list.clone()];
+        // Raw bodies that need the exact check and pass it.
+        let escaped = r#"{"auditID":"e","requestObject":{"s":"\u00e9\ud83d\ude00","n":1.5e100,"m":12e-300}}"#;
+        let accepted = [ev.to_string(), proc_line.to_string(), list.clone(), escaped.to_string()];
         for line in &accepted {
-            let mut events = Vec::new();
-            let mut stats = DecodeStats::default();
-            assert!(decode_line(line.as_bytes(), &mut events, &mut stats), "declined {line}");
+            let (events, stats) = fast(line).unwrap_or_else(|| panic!("declined {line}"));
             let (g_events, g_problems, g_stats) = general(line);
             assert!(g_problems.is_empty());
             assert_eq!(events, g_events, "{line}");
             assert_eq!(stats, g_stats, "{line}");
         }
-        let mut events = Vec::new();
-        let mut stats = DecodeStats::default();
-        assert!(decode_line(ev.as_bytes(), &mut events, &mut stats));
+        let (events, _) = fast(ev).unwrap();
         let Event::Audit(a) = &events[0] else { panic!() };
         assert!(!a.request_object.as_ref().unwrap().to_string().contains("c2VjcmV0"), "redacted");
+        assert_eq!(a.annotations["a"], "c", "a later duplicate annotation wins");
 
+        let deep = |n: usize| format!(r#"{{"auditID":"d","requestObject":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
         // Shapes the fast path must leave to the general path.
         let declined = [
             r#"{"auditID":null,"verb":"get"}"#.to_string(),
@@ -281,18 +541,31 @@ mod tests {
             r#"{"pid":1,"argv":["a"]}"#.to_string(),
             r#"{"auditID":"x","items":[]}"#.to_string(),
             r#"{"auditID":"x","records":null}"#.to_string(),
+            r#"{"auditID":"x","annotations":{"n":1}}"#.to_string(),
+            r#"{"auditID":"x","annotations":null}"#.to_string(),
             r#"{"category":"kube-audit","properties":{"log":"{}"}}"#.to_string(),
             format!(r#"{{"kind":"EventList","items":[{ev},{proc_line}]}}"#),
             format!(r#"{{"kind":"EventList","items":[{ev},{{"kind":"EventList","items":[]}}]}}"#),
             r#"{"kind":"EventList","items":[1]}"#.to_string(),
             r#"{"kind":"EventList","items":null}"#.to_string(),
             r#"[{"auditID":"x"}]"#.to_string(),
+            // Bodies that skipping accepts but parsing rejects.
+            r#"{"auditID":"x","requestObject":{"s":"\ud800"}}"#.to_string(),
+            r#"{"auditID":"x","responseObject":[1e999]}"#.to_string(),
+            format!(r#"{{"auditID":"x","requestObject":{}}}"#, "9".repeat(400)),
+            r#"{"auditID":"x","user":{"extra":{"\udc00":1}}}"#.to_string(),
+            deep(127),
         ];
         for line in &declined {
-            let mut events = Vec::new();
-            let mut stats = DecodeStats::default();
-            assert!(!decode_line(line.as_bytes(), &mut events, &mut stats), "accepted {line}");
-            assert!(events.is_empty() && stats == DecodeStats::default());
+            assert!(fast(line).is_none(), "accepted {line}");
         }
+        // The nesting limit is exactly serde_json's: one level less and both paths agree.
+        let line = deep(126);
+        let (events, _) = fast(&line).expect("within the limit");
+        assert_eq!(events, general(&line).0);
+        assert!(general(&deep(127)).0.is_empty(), "too deep for the general path");
+        let in_list = |n: usize| format!(r#"{{"kind":"EventList","items":[{}]}}"#, deep(n));
+        assert!(fast(&in_list(124)).unwrap().0 == general(&in_list(124)).0);
+        assert!(fast(&in_list(125)).is_none() && general(&in_list(125)).0.is_empty());
     }
 }

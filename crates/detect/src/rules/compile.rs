@@ -19,6 +19,7 @@ use super::fields::{Field, Source, Vals};
 use super::load::{AlertMeta, Definitions, ExceptionDef, Priority, RuleDef};
 use crate::audit::AuditEvent;
 use crate::process::ProcessEvent;
+use crate::view::AuditView;
 
 /// A compiled, evaluable rule.
 #[derive(Debug)]
@@ -91,8 +92,9 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     fields: Vec<Field>,
     by_source: HashMap<Source, Vec<usize>>,
-    /// Per source: which enabled rules can match given a few cheap fields of the event.
-    index: HashMap<Source, RuleIndex>,
+    /// Per source: which enabled rules can match given a few cheap fields of the event (a
+    /// list, not a map: looked up per event, and there are two sources).
+    index: Vec<(Source, RuleIndex)>,
     /// Rules whose source keelwatch does not evaluate (e.g. `aws_cloudtrail`).
     pub skipped: Vec<SkippedRule>,
     /// Loader notes (ignored items).
@@ -158,31 +160,43 @@ impl RuleSet {
 
     /// Evaluates every enabled `k8s_audit` rule against an event.
     pub fn eval_audit(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_audit(ev, rawtime),
-        };
-        self.eval_with(Source::K8sAudit, &mut ctx)
+        self.eval_audit_view(&AuditView::from_event(ev), rawtime, &mut Scratch::default())
+    }
+
+    /// Evaluates every enabled `k8s_audit` rule against an event in evaluation form, reusing
+    /// `scratch` (per-event state) between calls.
+    pub fn eval_audit_view(&self, ev: &AuditView<'_>, rawtime: i64, scratch: &mut Scratch) -> Vec<RuleMatch> {
+        let mut ctx = Ctx::new(&self.fields, scratch, |f: &Field| f.extract_audit(ev, rawtime));
+        let out = self.eval_with(Source::K8sAudit, &mut ctx, &mut scratch.bits);
+        scratch.cache = recycle(ctx.cache);
+        out
     }
 
     /// Evaluates every enabled process rule against an event.
     pub fn eval_process(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_process(ev),
-        };
-        self.eval_with(Source::Process, &mut ctx)
+        self.eval_process_with(ev, &mut Scratch::default())
     }
 
-    fn eval_with<'e, F: Fn(&Field) -> Vals<'e>>(&self, source: Source, ctx: &mut Ctx<'_, 'e, F>) -> Vec<RuleMatch> {
+    /// [`RuleSet::eval_process`] reusing `scratch` between calls.
+    pub fn eval_process_with(&self, ev: &ProcessEvent, scratch: &mut Scratch) -> Vec<RuleMatch> {
+        let mut ctx = Ctx::new(&self.fields, scratch, |f: &Field| f.extract_process(ev));
+        let out = self.eval_with(Source::Process, &mut ctx, &mut scratch.bits);
+        scratch.cache = recycle(ctx.cache);
+        out
+    }
+
+    fn eval_with<'e, F: Fn(&Field) -> Vals<'e>>(
+        &self,
+        source: Source,
+        ctx: &mut Ctx<'_, 'e, F>,
+        bits: &mut Vec<u64>,
+    ) -> Vec<RuleMatch> {
         let mut out = Vec::new();
-        let Some(index) = self.index.get(&source) else {
+        let Some((_, index)) = self.index.iter().find(|(s, _)| *s == source) else {
             return out;
         };
-        let candidates = index.candidates(ctx);
-        for i in candidates.ones().map(|k| index.rules[k]) {
+        index.candidates(ctx, bits);
+        for i in ones(bits).map(|k| index.rules[k]) {
             self.eval_rule(i, ctx, &mut out);
         }
         out
@@ -209,11 +223,8 @@ impl RuleSet {
     /// tests of the index).
     #[doc(hidden)]
     pub fn eval_audit_unindexed(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_audit(ev, rawtime),
-        };
+        let view = AuditView::from_event(ev);
+        let mut ctx = Ctx::new(&self.fields, &mut Scratch::default(), |f: &Field| f.extract_audit(&view, rawtime));
         let mut out = Vec::new();
         for &i in self.by_source.get(&Source::K8sAudit).into_iter().flatten() {
             self.eval_rule(i, &mut ctx, &mut out);
@@ -224,17 +235,30 @@ impl RuleSet {
     /// Evaluates every enabled process rule without the rule index (reference for tests).
     #[doc(hidden)]
     pub fn eval_process_unindexed(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_process(ev),
-        };
+        let mut ctx = Ctx::new(&self.fields, &mut Scratch::default(), |f: &Field| f.extract_process(ev));
         let mut out = Vec::new();
         for &i in self.by_source.get(&Source::Process).into_iter().flatten() {
             self.eval_rule(i, &mut ctx, &mut out);
         }
         out
     }
+}
+
+/// Per-event evaluation buffers kept between events (a [`crate::Detector`] owns one), so
+/// evaluating an event allocates nothing unless a rule matches.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The field cache, empty between events.
+    cache: Vec<Option<Vals<'static>>>,
+    /// Candidate rules of the index.
+    bits: Vec<u64>,
+}
+
+/// Empties a field cache and hands its allocation to a cache of another lifetime (the
+/// element types have the same layout, so the standard library reuses the buffer in place).
+fn recycle<'b>(mut cache: Vec<Option<Vals<'_>>>) -> Vec<Option<Vals<'b>>> {
+    cache.clear();
+    cache.into_iter().map(|_| None).collect()
 }
 
 /// FxHash-style hasher for sets of rule values: lookups only (the sets are built from rule
@@ -276,29 +300,30 @@ impl Bits {
     fn set(&mut self, k: usize) {
         self.0[k / 64] |= 1 << (k % 64);
     }
-    fn and(&mut self, other: &Bits) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a &= b;
-        }
-    }
     fn or(&mut self, other: &Bits) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a |= b;
         }
     }
+    #[cfg(test)]
     fn ones(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
-            let mut word = word;
-            std::iter::from_fn(move || {
-                if word == 0 {
-                    return None;
-                }
-                let bit = word.trailing_zeros() as usize;
-                word &= word - 1;
-                Some(w * 64 + bit)
-            })
-        })
+        ones(&self.0)
     }
+}
+
+/// Positions of the set bits.
+fn ones(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            if word == 0 {
+                return None;
+            }
+            let bit = word.trailing_zeros() as usize;
+            word &= word - 1;
+            Some(w * 64 + bit)
+        })
+    })
 }
 
 /// What a condition needs of cheap scalar fields to be true: for each listed slot, the
@@ -382,8 +407,18 @@ struct SlotIndex {
     slot: usize,
     /// Rules not constrained on this slot (they pass whatever its value).
     any: Bits,
-    /// Value → rules allowed with that value (constrained ones accepting it, plus `any`).
-    by_value: HashMap<String, Bits, FastBuild>,
+    /// Value → rules allowed with that value (constrained ones accepting it, plus `any`),
+    /// sorted by value. A binary search over a few short keys beats hashing the event's value.
+    by_value: Vec<(String, Bits)>,
+}
+
+impl SlotIndex {
+    fn allowed(&self, value: &str) -> &Bits {
+        match self.by_value.binary_search_by(|(k, _)| k.as_str().cmp(value)) {
+            Ok(i) => &self.by_value[i].1,
+            Err(_) => &self.any,
+        }
+    }
 }
 
 impl RuleIndex {
@@ -407,7 +442,7 @@ impl RuleIndex {
             .into_iter()
             .map(|(slot, _)| {
                 let mut any = Bits::empty(n);
-                let mut by_value: HashMap<String, Bits, FastBuild> = HashMap::default();
+                let mut by_value: BTreeMap<String, Bits> = BTreeMap::new();
                 for (k, nd) in needs.iter().enumerate() {
                     match nd.as_ref().and_then(|m| m.get(&slot)) {
                         None => any.set(k),
@@ -421,23 +456,25 @@ impl RuleIndex {
                 for bits in by_value.values_mut() {
                     bits.or(&any);
                 }
-                SlotIndex { slot, any, by_value }
+                SlotIndex { slot, any, by_value: by_value.into_iter().collect() }
             })
             .collect();
         RuleIndex { rules: indices.to_vec(), all, slots }
     }
 
-    /// The rules that may match this event.
-    fn candidates<'e, F: Fn(&Field) -> Vals<'e>>(&self, ctx: &mut Ctx<'_, 'e, F>) -> Bits {
-        let mut cand = self.all.clone();
+    /// The rules that may match this event, into `cand` (bit k = `rules[k]`).
+    fn candidates<'e, F: Fn(&Field) -> Vals<'e>>(&self, ctx: &mut Ctx<'_, 'e, F>, cand: &mut Vec<u64>) {
+        cand.clear();
+        cand.extend_from_slice(&self.all.0);
         for s in &self.slots {
             let allowed = match ctx.vals(s.slot) {
-                Vals::One(v) => s.by_value.get(v.as_ref()).unwrap_or(&s.any),
+                Vals::One(v) => s.allowed(v),
                 _ => &s.any,
             };
-            cand.and(allowed);
+            for (a, b) in cand.iter_mut().zip(&allowed.0) {
+                *a &= b;
+            }
         }
-        cand
     }
 }
 
@@ -448,7 +485,14 @@ struct Ctx<'r, 'e, F: Fn(&Field) -> Vals<'e>> {
     extract: F,
 }
 
-impl<'e, F: Fn(&Field) -> Vals<'e>> Ctx<'_, 'e, F> {
+impl<'r, 'e, F: Fn(&Field) -> Vals<'e>> Ctx<'r, 'e, F> {
+    /// A context whose field cache reuses the allocation kept in `scratch`.
+    fn new(fields: &'r [Field], scratch: &mut Scratch, extract: F) -> Self {
+        let mut cache = recycle(std::mem::take(&mut scratch.cache));
+        cache.resize(fields.len(), None);
+        Ctx { fields, cache, extract }
+    }
+
     fn vals(&mut self, slot: usize) -> &Vals<'e> {
         if self.cache[slot].is_none() {
             self.cache[slot] = Some((self.extract)(&self.fields[slot]));
@@ -1022,7 +1066,7 @@ mod tests {
             assert_eq!(names(rs.eval_audit(&ev, 1)), want, "{ev:?}");
             assert_eq!(rs.eval_audit(&ev, 1), rs.eval_audit_unindexed(&ev, 1));
         }
-        let index = &rs.index[&Source::K8sAudit];
+        let index = &rs.index.iter().find(|(s, _)| *s == Source::K8sAudit).unwrap().1;
         assert!(
             !index.all.ones().any(|k| rs.rules()[index.rules[k]].name == "r_never"),
             "statically false rule dropped"

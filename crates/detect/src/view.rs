@@ -1,0 +1,540 @@
+//! The evaluation form of decoded events: [`EventView`] / [`AuditView`].
+//!
+//! An [`AuditView`] borrows its text from the input line when it can (or from an owned
+//! [`AuditEvent`]) and keeps the request/response bodies as raw JSON that is parsed — and
+//! redacted — only when a rule or an alert reads it. Why: building owned strings and JSON
+//! trees for every event cost as much as running the whole catalog, while most events never
+//! have a body read and only the few that alert need owned data. [`AuditView::to_event`]
+//! builds the owned [`AuditEvent`]; it equals what [`AuditEvent::from_value`] gives for the
+//! same JSON.
+//!
+//! Invariant (redaction): a body is reachable only through [`AuditView::request_object`] /
+//! [`AuditView::response_object`] and the conversions to owned events, all of which return
+//! the tree redacted by [`crate::redact::redact_value`]. The raw text never leaves this module.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::audit::{AuditEvent, ObjectReference, ResponseStatus, UserInfo};
+use crate::decode::Event;
+use crate::process::ProcessEvent;
+
+/// Text borrowed from the input (or from an owned event), owned only when it had to be
+/// unescaped.
+pub type Text<'a> = Cow<'a, str>;
+
+fn opt_text(s: &Option<String>) -> Option<Text<'_>> {
+    s.as_deref().map(Cow::Borrowed)
+}
+
+fn opt_owned(s: Option<Text<'_>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+fn texts(list: &[String]) -> Vec<Text<'_>> {
+    list.iter().map(|s| Cow::Borrowed(s.as_str())).collect()
+}
+
+/// Converts between `Vec<String>` and `Vec<Text>`; both are three words per element, so the
+/// standard library reuses the allocation.
+fn owned_texts(list: Vec<Text<'_>>) -> Vec<String> {
+    list.into_iter().map(Cow::into_owned).collect()
+}
+
+/// A JSON value kept raw (already validated by the decoder) or already parsed.
+#[derive(Debug, Clone)]
+pub(crate) enum Json<'a> {
+    Raw(&'a RawValue),
+    Parsed(Cow<'a, Value>),
+}
+
+impl Json<'_> {
+    fn parse(raw: &RawValue) -> Value {
+        // The decoder only keeps raw values that parse (`decode::fast` checks what skipping
+        // does not); `Null` is a fallback that cannot happen.
+        serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Json::Raw(r) => Json::parse(r),
+            Json::Parsed(v) => v.into_owned(),
+        }
+    }
+}
+
+/// A request or response body: parsed and redacted on first read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Body<'a> {
+    src: Option<Json<'a>>,
+    parsed: OnceCell<Value>,
+    /// The event is on the `secrets` resource (see [`crate::redact::redact_event`]).
+    secretish: bool,
+}
+
+impl<'a> Body<'a> {
+    /// A raw body from the input; it is redacted when parsed.
+    pub(crate) fn raw(raw: Option<&'a RawValue>, secretish: bool) -> Body<'a> {
+        Body { src: raw.map(Json::Raw), parsed: OnceCell::new(), secretish }
+    }
+
+    /// A body of an owned event, which is redacted already.
+    fn parsed(v: Option<Cow<'a, Value>>) -> Body<'a> {
+        Body { src: v.map(Json::Parsed), parsed: OnceCell::new(), secretish: false }
+    }
+
+    fn parse_redacted(raw: &RawValue, secretish: bool) -> Value {
+        let mut v = Json::parse(raw);
+        crate::redact::redact_value(&mut v, secretish);
+        v
+    }
+
+    fn get(&self) -> Option<&Value> {
+        match self.src.as_ref()? {
+            Json::Parsed(v) => Some(v),
+            Json::Raw(r) => Some(self.parsed.get_or_init(|| Body::parse_redacted(r, self.secretish))),
+        }
+    }
+
+    fn into_value(self) -> Option<Value> {
+        match self.src? {
+            Json::Parsed(v) => Some(v.into_owned()),
+            Json::Raw(r) => Some(self.parsed.into_inner().unwrap_or_else(|| Body::parse_redacted(r, self.secretish))),
+        }
+    }
+}
+
+/// The event's annotations: string pairs from the input (a later duplicate key wins, as in a
+/// JSON map), or an owned event's map.
+#[derive(Debug, Clone)]
+pub(crate) enum Annotations<'a> {
+    Pairs(Vec<(Text<'a>, Text<'a>)>),
+    Map(Cow<'a, Map<String, Value>>),
+}
+
+impl Default for Annotations<'_> {
+    fn default() -> Self {
+        Annotations::Pairs(Vec::new())
+    }
+}
+
+impl Annotations<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match self {
+            Annotations::Pairs(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref()),
+            Annotations::Map(map) => map.get(key).and_then(Value::as_str),
+        }
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        match self {
+            Annotations::Pairs(pairs) => {
+                pairs.into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
+            }
+            Annotations::Map(map) => map.into_owned(),
+        }
+    }
+}
+
+/// [`UserInfo`], borrowed.
+#[derive(Debug, Clone, Default)]
+pub struct UserView<'a> {
+    pub username: Text<'a>,
+    pub uid: Option<Text<'a>>,
+    pub groups: Vec<Text<'a>>,
+    pub(crate) extra: Option<Json<'a>>,
+}
+
+impl<'a> UserView<'a> {
+    fn from_info(u: &'a UserInfo) -> UserView<'a> {
+        UserView {
+            username: Cow::Borrowed(&u.username),
+            uid: opt_text(&u.uid),
+            groups: texts(&u.groups),
+            extra: u.extra.as_ref().map(|v| Json::Parsed(Cow::Borrowed(v))),
+        }
+    }
+
+    fn into_info(self) -> UserInfo {
+        UserInfo {
+            username: self.username.into_owned(),
+            uid: opt_owned(self.uid),
+            groups: owned_texts(self.groups),
+            extra: self.extra.map(Json::into_value),
+        }
+    }
+}
+
+/// [`ObjectReference`], borrowed.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectRefView<'a> {
+    pub resource: Option<Text<'a>>,
+    pub namespace: Option<Text<'a>>,
+    pub name: Option<Text<'a>>,
+    pub uid: Option<Text<'a>>,
+    pub api_group: Option<Text<'a>>,
+    pub api_version: Option<Text<'a>>,
+    pub resource_version: Option<Text<'a>>,
+    pub subresource: Option<Text<'a>>,
+}
+
+impl<'a> ObjectRefView<'a> {
+    fn from_ref(o: &'a ObjectReference) -> ObjectRefView<'a> {
+        ObjectRefView {
+            resource: opt_text(&o.resource),
+            namespace: opt_text(&o.namespace),
+            name: opt_text(&o.name),
+            uid: opt_text(&o.uid),
+            api_group: opt_text(&o.api_group),
+            api_version: opt_text(&o.api_version),
+            resource_version: opt_text(&o.resource_version),
+            subresource: opt_text(&o.subresource),
+        }
+    }
+
+    fn into_ref(self) -> ObjectReference {
+        ObjectReference {
+            resource: opt_owned(self.resource),
+            namespace: opt_owned(self.namespace),
+            name: opt_owned(self.name),
+            uid: opt_owned(self.uid),
+            api_group: opt_owned(self.api_group),
+            api_version: opt_owned(self.api_version),
+            resource_version: opt_owned(self.resource_version),
+            subresource: opt_owned(self.subresource),
+        }
+    }
+}
+
+/// [`ResponseStatus`], borrowed.
+#[derive(Debug, Clone, Default)]
+pub struct StatusView<'a> {
+    pub code: Option<i64>,
+    pub status: Option<Text<'a>>,
+    pub reason: Option<Text<'a>>,
+    pub message: Option<Text<'a>>,
+}
+
+/// One audit event in evaluation form (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub struct AuditView<'a> {
+    pub kind: Text<'a>,
+    pub api_version: Text<'a>,
+    pub level: Text<'a>,
+    pub audit_id: Text<'a>,
+    pub stage: Text<'a>,
+    pub request_uri: Text<'a>,
+    pub verb: Text<'a>,
+    pub user: UserView<'a>,
+    pub impersonated_user: Option<UserView<'a>>,
+    pub source_ips: Vec<Text<'a>>,
+    pub user_agent: Option<Text<'a>>,
+    pub object_ref: Option<ObjectRefView<'a>>,
+    pub response_status: Option<StatusView<'a>>,
+    pub request_received_timestamp: Option<Text<'a>>,
+    pub stage_timestamp: Option<Text<'a>>,
+    pub timestamp: Option<Text<'a>>,
+    pub(crate) request_object: Body<'a>,
+    pub(crate) response_object: Body<'a>,
+    pub(crate) annotations: Annotations<'a>,
+}
+
+impl<'a> AuditView<'a> {
+    /// A view borrowing an owned event (whose bodies are redacted already).
+    pub fn from_event(ev: &'a AuditEvent) -> AuditView<'a> {
+        AuditView {
+            kind: Cow::Borrowed(&ev.kind),
+            api_version: Cow::Borrowed(&ev.api_version),
+            level: Cow::Borrowed(&ev.level),
+            audit_id: Cow::Borrowed(&ev.audit_id),
+            stage: Cow::Borrowed(&ev.stage),
+            request_uri: Cow::Borrowed(&ev.request_uri),
+            verb: Cow::Borrowed(&ev.verb),
+            user: UserView::from_info(&ev.user),
+            impersonated_user: ev.impersonated_user.as_ref().map(UserView::from_info),
+            source_ips: texts(&ev.source_ips),
+            user_agent: opt_text(&ev.user_agent),
+            object_ref: ev.object_ref.as_ref().map(ObjectRefView::from_ref),
+            response_status: ev.response_status.as_ref().map(|s| StatusView {
+                code: s.code,
+                status: opt_text(&s.status),
+                reason: opt_text(&s.reason),
+                message: opt_text(&s.message),
+            }),
+            request_received_timestamp: opt_text(&ev.request_received_timestamp),
+            stage_timestamp: opt_text(&ev.stage_timestamp),
+            timestamp: opt_text(&ev.timestamp),
+            request_object: Body::parsed(ev.request_object.as_ref().map(Cow::Borrowed)),
+            response_object: Body::parsed(ev.response_object.as_ref().map(Cow::Borrowed)),
+            annotations: Annotations::Map(Cow::Borrowed(&ev.annotations)),
+        }
+    }
+
+    /// The owned event (bodies parsed and redacted).
+    pub fn into_event(self) -> AuditEvent {
+        AuditEvent {
+            kind: self.kind.into_owned(),
+            api_version: self.api_version.into_owned(),
+            level: self.level.into_owned(),
+            audit_id: self.audit_id.into_owned(),
+            stage: self.stage.into_owned(),
+            request_uri: self.request_uri.into_owned(),
+            verb: self.verb.into_owned(),
+            user: self.user.into_info(),
+            impersonated_user: self.impersonated_user.map(UserView::into_info),
+            source_ips: owned_texts(self.source_ips),
+            user_agent: opt_owned(self.user_agent),
+            object_ref: self.object_ref.map(ObjectRefView::into_ref),
+            response_status: self.response_status.map(|s| ResponseStatus {
+                code: s.code,
+                status: opt_owned(s.status),
+                reason: opt_owned(s.reason),
+                message: opt_owned(s.message),
+            }),
+            request_object: self.request_object.into_value(),
+            response_object: self.response_object.into_value(),
+            request_received_timestamp: opt_owned(self.request_received_timestamp),
+            stage_timestamp: opt_owned(self.stage_timestamp),
+            timestamp: opt_owned(self.timestamp),
+            annotations: self.annotations.into_map(),
+        }
+    }
+
+    /// The owned event (bodies parsed and redacted), leaving the view as it is.
+    pub fn to_event(&self) -> AuditEvent {
+        self.clone().into_event()
+    }
+
+    /// The event's time: `stageTimestamp`, else `requestReceivedTimestamp`, else `timestamp`.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        [&self.stage_timestamp, &self.request_received_timestamp, &self.timestamp]
+            .into_iter()
+            .flatten()
+            .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Resource of the target object (`objectRef.resource`).
+    pub fn resource(&self) -> Option<&str> {
+        self.object_ref.as_ref()?.resource.as_deref()
+    }
+
+    /// Subresource of the target object (`objectRef.subresource`).
+    pub fn subresource(&self) -> Option<&str> {
+        self.object_ref.as_ref()?.subresource.as_deref()
+    }
+
+    /// Namespace of the target object.
+    pub fn namespace(&self) -> Option<&str> {
+        self.object_ref.as_ref()?.namespace.as_deref()
+    }
+
+    /// The request body, redacted (parsed on first call).
+    pub fn request_object(&self) -> Option<&Value> {
+        self.request_object.get()
+    }
+
+    /// The response body, redacted (parsed on first call).
+    pub fn response_object(&self) -> Option<&Value> {
+        self.response_object.get()
+    }
+
+    /// Name of the target object, falling back to the request object's `metadata.name`
+    /// (creates have no name in `objectRef`), then the response object's.
+    pub fn target_name(&self) -> Option<&str> {
+        self.object_ref
+            .as_ref()
+            .and_then(|o| o.name.as_deref())
+            .or_else(|| self.request_object()?.pointer("/metadata/name")?.as_str())
+            .or_else(|| self.response_object()?.pointer("/metadata/name")?.as_str())
+    }
+
+    /// The last entry of `sourceIPs` (the only one the API server vouches for).
+    pub fn source_ip(&self) -> Option<&str> {
+        self.source_ips.last().map(|s| s.as_ref())
+    }
+
+    /// An annotation's value as text.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key)
+    }
+
+    /// The pod spec inside the request object (see [`AuditEvent::request_pod_spec`]).
+    pub fn request_pod_spec(&self) -> Option<&Value> {
+        let obj = self.request_object()?;
+        match self.resource() {
+            Some("deployments" | "daemonsets" | "statefulsets" | "replicasets" | "jobs" | "replicationcontrollers") => {
+                obj.pointer("/spec/template/spec")
+            }
+            Some("cronjobs") => obj.pointer("/spec/jobTemplate/spec/template/spec"),
+            Some("podtemplates") => obj.pointer("/template/spec"),
+            _ => obj.get("spec"),
+        }
+    }
+
+    /// The event as a JSON value (for `jevt.value` pointers outside the bodies).
+    pub fn to_value(&self) -> Value {
+        self.to_event().to_value()
+    }
+}
+
+impl From<AuditEvent> for AuditView<'static> {
+    /// Moves an owned event into a view (no copies).
+    fn from(ev: AuditEvent) -> AuditView<'static> {
+        let user = |u: UserInfo| UserView {
+            username: Cow::Owned(u.username),
+            uid: u.uid.map(Cow::Owned),
+            groups: u.groups.into_iter().map(Cow::Owned).collect(),
+            extra: u.extra.map(|v| Json::Parsed(Cow::Owned(v))),
+        };
+        let owned = |s: Option<String>| s.map(Cow::Owned);
+        AuditView {
+            kind: Cow::Owned(ev.kind),
+            api_version: Cow::Owned(ev.api_version),
+            level: Cow::Owned(ev.level),
+            audit_id: Cow::Owned(ev.audit_id),
+            stage: Cow::Owned(ev.stage),
+            request_uri: Cow::Owned(ev.request_uri),
+            verb: Cow::Owned(ev.verb),
+            user: user(ev.user),
+            impersonated_user: ev.impersonated_user.map(user),
+            source_ips: ev.source_ips.into_iter().map(Cow::Owned).collect(),
+            user_agent: owned(ev.user_agent),
+            object_ref: ev.object_ref.map(|o| ObjectRefView {
+                resource: owned(o.resource),
+                namespace: owned(o.namespace),
+                name: owned(o.name),
+                uid: owned(o.uid),
+                api_group: owned(o.api_group),
+                api_version: owned(o.api_version),
+                resource_version: owned(o.resource_version),
+                subresource: owned(o.subresource),
+            }),
+            response_status: ev.response_status.map(|s| StatusView {
+                code: s.code,
+                status: owned(s.status),
+                reason: owned(s.reason),
+                message: owned(s.message),
+            }),
+            request_received_timestamp: owned(ev.request_received_timestamp),
+            stage_timestamp: owned(ev.stage_timestamp),
+            timestamp: owned(ev.timestamp),
+            request_object: Body::parsed(ev.request_object.map(Cow::Owned)),
+            response_object: Body::parsed(ev.response_object.map(Cow::Owned)),
+            annotations: Annotations::Map(Cow::Owned(ev.annotations)),
+        }
+    }
+}
+
+/// One decoded input event in evaluation form; see [`Event`] for the owned form.
+// The audit view is the common case; boxing it would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum EventView<'a> {
+    Audit(AuditView<'a>),
+    Process(Cow<'a, ProcessEvent>),
+}
+
+impl<'a> EventView<'a> {
+    /// A view borrowing an owned event.
+    pub fn from_event(event: &'a Event) -> EventView<'a> {
+        match event {
+            Event::Audit(a) => EventView::Audit(AuditView::from_event(a)),
+            Event::Process(p) => EventView::Process(Cow::Borrowed(p)),
+        }
+    }
+
+    /// The owned event (bodies parsed and redacted).
+    pub fn into_event(self) -> Event {
+        match self {
+            EventView::Audit(a) => Event::Audit(Box::new(a.into_event())),
+            EventView::Process(p) => Event::Process(p.into_owned()),
+        }
+    }
+
+    /// The owned event, leaving the view as it is.
+    pub fn to_event(&self) -> Event {
+        self.clone().into_event()
+    }
+
+    /// The time the event happened, if it carries one.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        match self {
+            EventView::Audit(a) => a.time(),
+            EventView::Process(p) => process_time(p),
+        }
+    }
+}
+
+impl From<Event> for EventView<'static> {
+    /// Moves an owned event into a view (no copies).
+    fn from(event: Event) -> EventView<'static> {
+        match event {
+            Event::Audit(a) => EventView::Audit(AuditView::from(*a)),
+            Event::Process(p) => EventView::Process(Cow::Owned(p)),
+        }
+    }
+}
+
+fn process_time(p: &ProcessEvent) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&p.time).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// What the detector evaluates: an owned [`Event`] or an [`EventView`].
+pub trait AsEventView {
+    /// Calls `f` with this event in evaluation form.
+    fn with_view<R>(&self, f: impl FnOnce(&EventView<'_>) -> R) -> R;
+
+    /// The time the event happened, if it carries one.
+    fn event_time(&self) -> Option<DateTime<Utc>> {
+        self.with_view(|v| v.time())
+    }
+}
+
+impl AsEventView for Event {
+    fn with_view<R>(&self, f: impl FnOnce(&EventView<'_>) -> R) -> R {
+        f(&EventView::from_event(self))
+    }
+
+    fn event_time(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Event::Audit(a) => a.time(),
+            Event::Process(p) => process_time(p),
+        }
+    }
+}
+
+impl AsEventView for EventView<'_> {
+    fn with_view<R>(&self, f: impl FnOnce(&EventView<'_>) -> R) -> R {
+        f(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn owned_round_trips_through_views() {
+        let v = json!({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a",
+            "stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/configmaps","verb":"create",
+            "user":{"username":"u","groups":["g1","g2"],"extra":{"k":["v"]}},"impersonatedUser":{"username":"i"},
+            "sourceIPs":["1.2.3.4"],"userAgent":"ua","objectRef":{"resource":"configmaps","namespace":"d"},
+            "responseStatus":{"code":201,"reason":"r"},"requestObject":{"kind":"ConfigMap","metadata":{"name":"c"}},
+            "stageTimestamp":"2026-11-27T09:00:00Z","annotations":{"a":"1","b":"2"}});
+        let ev = AuditEvent::from_value(v).unwrap();
+        let view = AuditView::from_event(&ev);
+        assert_eq!(view.target_name(), Some("c"));
+        assert_eq!(view.annotation("b"), Some("2"));
+        assert_eq!(view.to_event(), ev);
+        assert_eq!(AuditView::from(ev.clone()).into_event(), ev);
+        let event = Event::Audit(Box::new(ev));
+        assert_eq!(EventView::from_event(&event).to_event(), event);
+        assert_eq!(EventView::from(event.clone()).time(), crate::engine::event_time(&event));
+    }
+}
