@@ -128,7 +128,8 @@ pub fn from_audit(
     now: DateTime<Utc>,
 ) -> SecurityAlert {
     let time = ev.time().unwrap_or(now);
-    let cluster_name = ev.annotation("cluster_name").unwrap_or(cluster);
+    let cluster_annotation = ev.annotation("cluster_name");
+    let cluster_name = cluster_annotation.as_deref().unwrap_or(cluster);
     let mut entities = Vec::new();
     if !cluster_name.is_empty() {
         entities.push(json!({"Type": "K8s-cluster", "Name": cluster_name}));

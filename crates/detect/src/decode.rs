@@ -336,6 +336,23 @@ pub fn read_stream_views<R: BufRead>(
     let mut decoder = LineDecoder::new(source_name);
     let mut buf = Vec::new();
     loop {
+        // A line that is whole in the reader's buffer is decoded where it is (no copy); a line
+        // that straddles the buffer's end is copied into `buf`.
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(end) = memchr::memchr(b'\n', available) {
+            let line = &available[..=end];
+            if end > MAX_DOCUMENT {
+                decoder.overlong_line(&mut on_malformed);
+            } else {
+                decoder.push_line_views(line, &mut on_event, &mut on_malformed);
+            }
+            reader.consume(end + 1);
+            continue;
+        }
         buf.clear();
         let n = (&mut reader).take(MAX_DOCUMENT as u64 + 1).read_until(b'\n', &mut buf)?;
         if n == 0 {
@@ -379,7 +396,11 @@ pub fn decode_body_views<'b>(source_name: &str, body: &'b [u8]) -> (Vec<EventVie
     let mut on_event = |e: EventView<'b>| events.push(e);
     let mut on_malformed = |m: Malformed| bad.push(m);
     // The same lines `read_stream` would see, without copying them.
-    for line in body.split_inclusive(|b| *b == b'\n') {
+    let mut rest = body;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         if content.len() > MAX_DOCUMENT {
             decoder.overlong_line(&mut on_malformed);

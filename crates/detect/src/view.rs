@@ -108,11 +108,29 @@ impl<'a> Body<'a> {
     }
 }
 
+/// An annotation value from the input: text, or a JSON string literal with escapes (no
+/// `\u`: the decoder checks), unescaped when read. Values such as
+/// `authorization.k8s.io/reason` quote names and are rarely read.
+#[derive(Debug, Clone)]
+pub(crate) enum AnnValue<'a> {
+    Text(Text<'a>),
+    Escaped(&'a str),
+}
+
+impl AnnValue<'_> {
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            AnnValue::Text(t) => Cow::Borrowed(t),
+            AnnValue::Escaped(literal) => Cow::Owned(serde_json::from_str(literal).unwrap_or_default()),
+        }
+    }
+}
+
 /// The event's annotations: string pairs from the input (a later duplicate key wins, as in a
 /// JSON map), or an owned event's map.
 #[derive(Debug, Clone)]
 pub(crate) enum Annotations<'a> {
-    Pairs(Vec<(Text<'a>, Text<'a>)>),
+    Pairs(Vec<(Text<'a>, AnnValue<'a>)>),
     Map(Cow<'a, Map<String, Value>>),
 }
 
@@ -123,17 +141,17 @@ impl Default for Annotations<'_> {
 }
 
 impl Annotations<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
+    fn get(&self, key: &str) -> Option<Cow<'_, str>> {
         match self {
-            Annotations::Pairs(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref()),
-            Annotations::Map(map) => map.get(key).and_then(Value::as_str),
+            Annotations::Pairs(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.text()),
+            Annotations::Map(map) => map.get(key).and_then(Value::as_str).map(Cow::Borrowed),
         }
     }
 
     fn into_map(self) -> Map<String, Value> {
         match self {
             Annotations::Pairs(pairs) => {
-                pairs.into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
+                pairs.into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.text().into_owned()))).collect()
             }
             Annotations::Map(map) => map.into_owned(),
         }
@@ -359,7 +377,7 @@ impl<'a> AuditView<'a> {
     }
 
     /// An annotation's value as text.
-    pub fn annotation(&self, key: &str) -> Option<&str> {
+    pub fn annotation(&self, key: &str) -> Option<Cow<'_, str>> {
         self.annotations.get(key)
     }
 
@@ -530,7 +548,7 @@ mod tests {
         let ev = AuditEvent::from_value(v).unwrap();
         let view = AuditView::from_event(&ev);
         assert_eq!(view.target_name(), Some("c"));
-        assert_eq!(view.annotation("b"), Some("2"));
+        assert_eq!(view.annotation("b").as_deref(), Some("2"));
         assert_eq!(view.to_event(), ev);
         assert_eq!(AuditView::from(ev.clone()).into_event(), ev);
         let event = Event::Audit(Box::new(ev));

@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use super::DecodeStats;
 use crate::process::ProcessEvent;
 use crate::view::{
-    Annotations, AuditView, Body, EventView, Json, ObjectRefView, StatusView, Text, UserView,
+    AnnValue, Annotations, AuditView, Body, EventView, Json, ObjectRefView, StatusView, Text, UserView,
 };
 
 /// Deserializes a field that may be present with `null`: absent → `None` (via `default`),
@@ -82,10 +82,33 @@ fn owned(s: Option<S<'_>>) -> Option<String> {
     s.map(|s| s.0.into_owned())
 }
 
-/// Annotations as string pairs in input order; any other value type is an error (so the line
-/// declines: the general path keeps such values as JSON).
+/// An annotation value: a JSON string, borrowed; one with escapes is kept as its literal and
+/// unescaped only if read. Any other value type is an error (so the line declines: the general
+/// path keeps such values as JSON).
+struct Ann<'a>(AnnValue<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Ann<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ann<'a>, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        let literal = raw.get();
+        let Some(inner) = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+            return Err(de::Error::custom("annotation value is not a string"));
+        };
+        if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+            return Ok(Ann(AnnValue::Text(Cow::Borrowed(inner))));
+        }
+        if inner.contains("\\u") {
+            // Skipping does not check `\u` escapes for lone surrogates; unescaping does.
+            let text: String = serde_json::from_str(literal).map_err(de::Error::custom)?;
+            return Ok(Ann(AnnValue::Text(Cow::Owned(text))));
+        }
+        Ok(Ann(AnnValue::Escaped(literal)))
+    }
+}
+
+/// Annotations as string pairs in input order.
 #[derive(Debug, Default)]
-struct Pairs<'a>(Vec<(Text<'a>, Text<'a>)>);
+struct Pairs<'a>(Vec<(Text<'a>, AnnValue<'a>)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pairs<'a>, D::Error> {
@@ -98,7 +121,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
                 let mut out = Vec::new();
                 while let Some(k) = map.next_key::<S<'de>>()? {
-                    let v: S<'de> = map.next_value()?;
+                    let v: Ann<'de> = map.next_value()?;
                     out.push((k.0, v.0));
                 }
                 Ok(Pairs(out))
@@ -352,13 +375,27 @@ fn raw_ok(raw: &RawValue, depth: usize) -> bool {
     Check(room).deserialize(&mut de).is_ok() && de.end().is_ok()
 }
 
-/// False when `text` certainly has no more than `room` levels of nesting (its own included), no `\u`
-/// escape, no exponent of three or more digits and no run of 200 digits (a number below
-/// that size without such an exponent always fits an `f64`).
+/// False when `text` certainly has no more than `room` levels of nesting (its own included),
+/// no `\u` escape, no exponent of three or more digits and no run of 200 digits (a number
+/// below that size without such an exponent always fits an `f64`).
 fn needs_check(text: &[u8], room: usize) -> bool {
-    let openers = text.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    // A first pass without early exits, which the compiler turns into vector code: counts
+    // and byte-pair flags that over-approximate the conditions.
+    let (mut openers, mut digits, mut suspect) = (0usize, 0usize, false);
+    if let Some(&first) = text.first() {
+        openers += usize::from(first == b'{' || first == b'[');
+        digits += usize::from(first.is_ascii_digit());
+    }
+    for (&a, &b) in text.iter().zip(text.iter().skip(1)) {
+        openers += usize::from(b == b'{' || b == b'[');
+        digits += usize::from(b.is_ascii_digit());
+        suspect |= ((a == b'\\') & (b == b'u')) | (((b | 0x20) == b'e') & (a.is_ascii_digit() | (a == b'.')));
+    }
     if openers > room {
         return true;
+    }
+    if !suspect && digits < 200 {
+        return false;
     }
     let mut run = 0usize;
     for (i, &b) in text.iter().enumerate() {
@@ -510,7 +547,7 @@ mod tests {
 
     #[test]
     fn fast_path_equals_general_path_or_declines() {
-        let ev = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/secrets?x=1\u0026y=2","verb":"create","user":{"username":"u","groups":["g"],"extra":{"k":["v"]}},"sourceIPs":["1.2.3.4"],"objectRef":{"resource":"secrets","namespace":"d","name":"s"},"responseStatus":{"code":201},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}},"annotations":{"a":"b","a":"c"},"unknown":{"x":[1,2]}}"#;
+        let ev = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/secrets?x=1\u0026y=2","verb":"create","user":{"username":"u","groups":["g"],"extra":{"k":["v"]}},"sourceIPs":["1.2.3.4"],"objectRef":{"resource":"secrets","namespace":"d","name":"s"},"responseStatus":{"code":201},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}},"annotations":{"a":"b","a":"c","q":"say \"hi\"\n","u":"caf\u00e9"},"unknown":{"x":[1,2]}}"#;
         let proc_line = r#"{"time":"2026-11-27T09:00:00Z","node":"n","pid":1,"ppid":0,"uid":0,"exe":"/bin/sh","argv":["sh"],"cwd":"/","pod":"p"}"#;
         let list =
             format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{ev},{ev}]}}"#);
@@ -543,6 +580,7 @@ mod tests {
             r#"{"auditID":"x","records":null}"#.to_string(),
             r#"{"auditID":"x","annotations":{"n":1}}"#.to_string(),
             r#"{"auditID":"x","annotations":null}"#.to_string(),
+            r#"{"auditID":"x","annotations":{"s":"\ud800"}}"#.to_string(),
             r#"{"category":"kube-audit","properties":{"log":"{}"}}"#.to_string(),
             format!(r#"{{"kind":"EventList","items":[{ev},{proc_line}]}}"#),
             format!(r#"{{"kind":"EventList","items":[{ev},{{"kind":"EventList","items":[]}}]}}"#),

@@ -73,7 +73,7 @@ struct Check {
 enum CRhs {
     None,
     Text { text: String, lower: String, num: Option<f64> },
-    Set(FastSet),
+    Set(TextSet),
     Prefixes(Vec<String>),
     Regex(Regex),
 }
@@ -166,9 +166,10 @@ impl RuleSet {
     /// Evaluates every enabled `k8s_audit` rule against an event in evaluation form, reusing
     /// `scratch` (per-event state) between calls.
     pub fn eval_audit_view(&self, ev: &AuditView<'_>, rawtime: i64, scratch: &mut Scratch) -> Vec<RuleMatch> {
-        let mut ctx = Ctx::new(&self.fields, scratch, |f: &Field| f.extract_audit(ev, rawtime));
+        let vals = std::mem::take(&mut scratch.vals);
+        let mut ctx = Ctx::new(&self.fields, &mut scratch.pos, vals, |f: &Field| f.extract_audit(ev, rawtime));
         let out = self.eval_with(Source::K8sAudit, &mut ctx, &mut scratch.bits);
-        scratch.cache = recycle(ctx.cache);
+        scratch.vals = ctx.finish();
         out
     }
 
@@ -179,9 +180,10 @@ impl RuleSet {
 
     /// [`RuleSet::eval_process`] reusing `scratch` between calls.
     pub fn eval_process_with(&self, ev: &ProcessEvent, scratch: &mut Scratch) -> Vec<RuleMatch> {
-        let mut ctx = Ctx::new(&self.fields, scratch, |f: &Field| f.extract_process(ev));
+        let vals = std::mem::take(&mut scratch.vals);
+        let mut ctx = Ctx::new(&self.fields, &mut scratch.pos, vals, |f: &Field| f.extract_process(ev));
         let out = self.eval_with(Source::Process, &mut ctx, &mut scratch.bits);
-        scratch.cache = recycle(ctx.cache);
+        scratch.vals = ctx.finish();
         out
     }
 
@@ -224,7 +226,8 @@ impl RuleSet {
     #[doc(hidden)]
     pub fn eval_audit_unindexed(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
         let view = AuditView::from_event(ev);
-        let mut ctx = Ctx::new(&self.fields, &mut Scratch::default(), |f: &Field| f.extract_audit(&view, rawtime));
+        let mut pos = Vec::new();
+        let mut ctx = Ctx::new(&self.fields, &mut pos, Vec::new(), |f: &Field| f.extract_audit(&view, rawtime));
         let mut out = Vec::new();
         for &i in self.by_source.get(&Source::K8sAudit).into_iter().flatten() {
             self.eval_rule(i, &mut ctx, &mut out);
@@ -235,7 +238,8 @@ impl RuleSet {
     /// Evaluates every enabled process rule without the rule index (reference for tests).
     #[doc(hidden)]
     pub fn eval_process_unindexed(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
-        let mut ctx = Ctx::new(&self.fields, &mut Scratch::default(), |f: &Field| f.extract_process(ev));
+        let mut pos = Vec::new();
+        let mut ctx = Ctx::new(&self.fields, &mut pos, Vec::new(), |f: &Field| f.extract_process(ev));
         let mut out = Vec::new();
         for &i in self.by_source.get(&Source::Process).into_iter().flatten() {
             self.eval_rule(i, &mut ctx, &mut out);
@@ -248,17 +252,20 @@ impl RuleSet {
 /// evaluating an event allocates nothing unless a rule matches.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// The field cache, empty between events.
-    cache: Vec<Option<Vals<'static>>>,
+    /// Per field slot: where its values are in `vals` (stale entries are harmless: see
+    /// [`Ctx::vals`]).
+    pos: Vec<u32>,
+    /// The values extracted for the current event; empty between events.
+    vals: Vec<(usize, Vals<'static>)>,
     /// Candidate rules of the index.
     bits: Vec<u64>,
 }
 
-/// Empties a field cache and hands its allocation to a cache of another lifetime (the
-/// element types have the same layout, so the standard library reuses the buffer in place).
-fn recycle<'b>(mut cache: Vec<Option<Vals<'_>>>) -> Vec<Option<Vals<'b>>> {
-    cache.clear();
-    cache.into_iter().map(|_| None).collect()
+/// Empties a value list and hands its allocation to a list of another lifetime (the element
+/// types have the same layout, so the standard library reuses the buffer in place).
+fn recycle<'b>(mut vals: Vec<(usize, Vals<'_>)>) -> Vec<(usize, Vals<'b>)> {
+    vals.clear();
+    vals.into_iter().map(|_| (0, Vals::Missing)).collect()
 }
 
 /// FxHash-style hasher for sets of rule values: lookups only (the sets are built from rule
@@ -288,6 +295,38 @@ impl Hasher for FastHasher {
 
 type FastBuild = BuildHasherDefault<FastHasher>;
 type FastSet = HashSet<String, FastBuild>;
+
+/// A set of rule values with a length filter in front: most event values have a length no
+/// member has, and are rejected without hashing.
+#[derive(Debug, Default)]
+struct TextSet {
+    set: FastSet,
+    /// Bit `min(len, 63)` is set for each member length.
+    lens: u64,
+}
+
+impl TextSet {
+    fn len_bit(s: &str) -> u64 {
+        1 << s.len().min(63)
+    }
+    fn contains(&self, v: &str) -> bool {
+        self.lens & TextSet::len_bit(v) != 0 && self.set.contains(v)
+    }
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.set.iter()
+    }
+}
+
+impl FromIterator<String> for TextSet {
+    fn from_iter<I: IntoIterator<Item = String>>(items: I) -> TextSet {
+        let set: FastSet = items.into_iter().collect();
+        let lens = set.iter().fold(0, |m, s| m | TextSet::len_bit(s));
+        TextSet { set, lens }
+    }
+}
 
 /// A set of rule positions (bit k = the k-th rule of a [`RuleIndex`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -407,17 +446,17 @@ struct SlotIndex {
     slot: usize,
     /// Rules not constrained on this slot (they pass whatever its value).
     any: Bits,
-    /// Value → rules allowed with that value (constrained ones accepting it, plus `any`),
-    /// sorted by value. A binary search over a few short keys beats hashing the event's value.
+    /// Value → rules allowed with that value (constrained ones accepting it, plus `any`).
+    /// A scan of a few short keys, most rejected by length, beats hashing the event's value.
     by_value: Vec<(String, Bits)>,
 }
 
 impl SlotIndex {
     fn allowed(&self, value: &str) -> &Bits {
-        match self.by_value.binary_search_by(|(k, _)| k.as_str().cmp(value)) {
-            Ok(i) => &self.by_value[i].1,
-            Err(_) => &self.any,
-        }
+        self.by_value
+            .iter()
+            .find(|(k, _)| k.len() == value.len() && k.as_bytes() == value.as_bytes())
+            .map_or(&self.any, |(_, bits)| bits)
     }
 }
 
@@ -478,26 +517,43 @@ impl RuleIndex {
     }
 }
 
-/// Per-event evaluation state: each field is extracted at most once.
+/// Per-event evaluation state: each field is extracted at most once. Only the fields an
+/// event touches are stored (and dropped): a cache the size of all fields cost more to reset
+/// than most rules cost to evaluate.
 struct Ctx<'r, 'e, F: Fn(&Field) -> Vals<'e>> {
     fields: &'r [Field],
-    cache: Vec<Option<Vals<'e>>>,
+    pos: &'r mut [u32],
+    vals: Vec<(usize, Vals<'e>)>,
     extract: F,
 }
 
 impl<'r, 'e, F: Fn(&Field) -> Vals<'e>> Ctx<'r, 'e, F> {
-    /// A context whose field cache reuses the allocation kept in `scratch`.
-    fn new(fields: &'r [Field], scratch: &mut Scratch, extract: F) -> Self {
-        let mut cache = recycle(std::mem::take(&mut scratch.cache));
-        cache.resize(fields.len(), None);
-        Ctx { fields, cache, extract }
+    /// A context over buffers kept between events: `pos` (one entry per field) and `vals`
+    /// (empty; its allocation is reused).
+    fn new(fields: &'r [Field], pos: &'r mut Vec<u32>, vals: Vec<(usize, Vals<'_>)>, extract: F) -> Self {
+        if pos.len() != fields.len() {
+            pos.clear();
+            pos.resize(fields.len(), u32::MAX);
+        }
+        Ctx { fields, pos, vals: recycle(vals), extract }
+    }
+
+    /// Ends the event: returns the (emptied) value list for the next one.
+    fn finish(self) -> Vec<(usize, Vals<'static>)> {
+        recycle(self.vals)
     }
 
     fn vals(&mut self, slot: usize) -> &Vals<'e> {
-        if self.cache[slot].is_none() {
-            self.cache[slot] = Some((self.extract)(&self.fields[slot]));
+        // `pos` is not reset between events: an entry counts only if it points at this slot's
+        // values of this event.
+        let p = self.pos[slot] as usize;
+        if self.vals.get(p).is_none_or(|(s, _)| *s != slot) {
+            let v = (self.extract)(&self.fields[slot]);
+            self.pos[slot] = self.vals.len() as u32;
+            self.vals.push((slot, v));
+            return &self.vals[self.vals.len() - 1].1;
         }
-        self.cache[slot].as_ref().unwrap_or(&Vals::Missing)
+        &self.vals[p].1
     }
 }
 
@@ -538,8 +594,11 @@ fn contains_ci(hay: &str, needle_lower: &str) -> bool {
         return true;
     }
     if hay.is_ascii() && needle_lower.is_ascii() {
-        let n = needle_lower.as_bytes();
-        return hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        let (h, n) = (hay.as_bytes(), needle_lower.as_bytes());
+        // Compare only where the first byte matches (this runs on user agents and URIs of
+        // every event).
+        let (lo, up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
+        return h.windows(n.len()).any(|w| (w[0] == lo || w[0] == up) && w.eq_ignore_ascii_case(n));
     }
     hay.to_lowercase().contains(needle_lower)
 }

@@ -660,7 +660,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             Some(arr) => many(arr.iter().map(text)),
             None => Vals::Missing,
         },
-        Kind::Annotation(key) => ev.annotation(key).map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
+        Kind::Annotation(key) => ev.annotation(key).map_or(Vals::Missing, Vals::One),
         Kind::UserGroups => many(ev.user.groups.iter().map(|g| Cow::Borrowed(g.as_ref()))),
         Kind::UriParam => {
             let key = f.arg.as_deref().unwrap_or("");
