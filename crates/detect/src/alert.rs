@@ -160,7 +160,7 @@ pub fn from_audit(
         }
     }
     if !ev.user.username.is_empty() {
-        entities.push(json!({"Type": "account", "Name": ev.user.username, "Groups": ev.user.groups}));
+        entities.push(json!({"Type": "account", "Name": ev.user.username, "Groups": &ev.user.groups[..]}));
     }
     if let Some(ip) = ev.source_ip() {
         entities.push(json!({"Type": "ip", "Address": ip}));

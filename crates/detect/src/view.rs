@@ -27,6 +27,78 @@ use crate::process::ProcessEvent;
 /// unescaped.
 pub type Text<'a> = Cow<'a, str>;
 
+/// A short list of texts (groups, source IPs).
+pub type TextList<'a> = Few<Text<'a>>;
+
+/// A list that holds up to two items without an allocation: the groups, source IPs and
+/// annotations of nearly every event fit, and a heap allocation per list was a measurable
+/// share of decoding. (Unlike `smallvec`, it keeps views covariant in their lifetime.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Few<T> {
+    Zero,
+    One(T),
+    Two([T; 2]),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Zero
+    }
+}
+
+impl<T> Few<T> {
+    /// An empty list.
+    pub fn new() -> Few<T> {
+        Few::Zero
+    }
+
+    /// Appends an item.
+    pub fn push(&mut self, item: T) {
+        *self = match std::mem::take(self) {
+            Few::Zero => Few::One(item),
+            Few::One(a) => Few::Two([a, item]),
+            Few::Two([a, b]) => Few::Many(vec![a, b, item]),
+            Few::Many(mut v) => {
+                v.push(item);
+                Few::Many(v)
+            }
+        }
+    }
+
+    /// The items as a `Vec`.
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            Few::Zero => Vec::new(),
+            Few::One(a) => vec![a],
+            Few::Two(two) => Vec::from(two),
+            Few::Many(v) => v,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::Zero => &[],
+            Few::One(a) => std::slice::from_ref(a),
+            Few::Two(two) => two,
+            Few::Many(v) => v,
+        }
+    }
+}
+
+impl<T> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Few<T> {
+        let mut out = Few::Zero;
+        for item in items {
+            out.push(item);
+        }
+        out
+    }
+}
+
 fn opt_text(s: &Option<String>) -> Option<Text<'_>> {
     s.as_deref().map(Cow::Borrowed)
 }
@@ -35,14 +107,19 @@ fn opt_owned(s: Option<Text<'_>>) -> Option<String> {
     s.map(Cow::into_owned)
 }
 
-fn texts(list: &[String]) -> Vec<Text<'_>> {
+fn texts(list: &[String]) -> TextList<'_> {
     list.iter().map(|s| Cow::Borrowed(s.as_str())).collect()
 }
 
-/// Converts between `Vec<String>` and `Vec<Text>`; both are three words per element, so the
-/// standard library reuses the allocation.
-fn owned_texts(list: Vec<Text<'_>>) -> Vec<String> {
-    list.into_iter().map(Cow::into_owned).collect()
+/// `Vec<Text>` → `Vec<String>`: both are three words per element, so the standard library
+/// reuses the allocation.
+fn owned_texts(list: TextList<'_>) -> Vec<String> {
+    list.into_vec().into_iter().map(Cow::into_owned).collect()
+}
+
+/// The value at a key path (`Value::pointer` without its per-call allocations).
+pub(crate) fn at<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
+    keys.iter().try_fold(v, |v, k| v.get(*k))
 }
 
 /// A JSON value kept raw (already validated by the decoder) or already parsed.
@@ -130,13 +207,13 @@ impl AnnValue<'_> {
 /// JSON map), or an owned event's map.
 #[derive(Debug, Clone)]
 pub(crate) enum Annotations<'a> {
-    Pairs(Vec<(Text<'a>, AnnValue<'a>)>),
+    Pairs(Few<(Text<'a>, AnnValue<'a>)>),
     Map(Cow<'a, Map<String, Value>>),
 }
 
 impl Default for Annotations<'_> {
     fn default() -> Self {
-        Annotations::Pairs(Vec::new())
+        Annotations::Pairs(Few::new())
     }
 }
 
@@ -151,7 +228,7 @@ impl Annotations<'_> {
     fn into_map(self) -> Map<String, Value> {
         match self {
             Annotations::Pairs(pairs) => {
-                pairs.into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.text().into_owned()))).collect()
+                pairs.into_vec().into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.text().into_owned()))).collect()
             }
             Annotations::Map(map) => map.into_owned(),
         }
@@ -163,7 +240,7 @@ impl Annotations<'_> {
 pub struct UserView<'a> {
     pub username: Text<'a>,
     pub uid: Option<Text<'a>>,
-    pub groups: Vec<Text<'a>>,
+    pub groups: TextList<'a>,
     pub(crate) extra: Option<Json<'a>>,
 }
 
@@ -249,7 +326,7 @@ pub struct AuditView<'a> {
     pub verb: Text<'a>,
     pub user: UserView<'a>,
     pub impersonated_user: Option<UserView<'a>>,
-    pub source_ips: Vec<Text<'a>>,
+    pub source_ips: TextList<'a>,
     pub user_agent: Option<Text<'a>>,
     pub object_ref: Option<ObjectRefView<'a>>,
     pub response_status: Option<StatusView<'a>>,
@@ -367,8 +444,8 @@ impl<'a> AuditView<'a> {
         self.object_ref
             .as_ref()
             .and_then(|o| o.name.as_deref())
-            .or_else(|| self.request_object()?.pointer("/metadata/name")?.as_str())
-            .or_else(|| self.response_object()?.pointer("/metadata/name")?.as_str())
+            .or_else(|| at(self.request_object()?, &["metadata", "name"])?.as_str())
+            .or_else(|| at(self.response_object()?, &["metadata", "name"])?.as_str())
     }
 
     /// The last entry of `sourceIPs` (the only one the API server vouches for).
@@ -386,10 +463,10 @@ impl<'a> AuditView<'a> {
         let obj = self.request_object()?;
         match self.resource() {
             Some("deployments" | "daemonsets" | "statefulsets" | "replicasets" | "jobs" | "replicationcontrollers") => {
-                obj.pointer("/spec/template/spec")
+                at(obj, &["spec", "template", "spec"])
             }
-            Some("cronjobs") => obj.pointer("/spec/jobTemplate/spec/template/spec"),
-            Some("podtemplates") => obj.pointer("/template/spec"),
+            Some("cronjobs") => at(obj, &["spec", "jobTemplate", "spec", "template", "spec"]),
+            Some("podtemplates") => at(obj, &["template", "spec"]),
             _ => obj.get("spec"),
         }
     }

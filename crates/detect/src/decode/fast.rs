@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use super::DecodeStats;
 use crate::process::ProcessEvent;
 use crate::view::{
-    AnnValue, Annotations, AuditView, Body, EventView, Json, ObjectRefView, StatusView, Text, UserView,
+    AnnValue, Annotations, AuditView, Body, EventView, Few, Json, ObjectRefView, StatusView, Text, TextList, UserView,
 };
 
 /// Deserializes a field that may be present with `null`: absent → `None` (via `default`),
@@ -73,9 +73,28 @@ fn text(s: Option<S<'_>>) -> Option<Text<'_>> {
     s.map(|s| s.0)
 }
 
-/// `Vec<S>` → `Vec<Text>` (same layout: the allocation is reused).
-fn texts(list: Vec<S<'_>>) -> Vec<Text<'_>> {
-    list.into_iter().map(|s| s.0).collect()
+/// A JSON array of strings (accepts exactly what a `Vec<String>` field accepts).
+#[derive(Debug, Default)]
+struct Texts<'a>(TextList<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Texts<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Texts<'a>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Texts<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts<'de>, A::Error> {
+                let mut out = TextList::new();
+                while let Some(S(s)) = seq.next_element()? {
+                    out.push(s);
+                }
+                Ok(Texts(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 fn owned(s: Option<S<'_>>) -> Option<String> {
@@ -108,7 +127,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Ann<'a> {
 
 /// Annotations as string pairs in input order.
 #[derive(Debug, Default)]
-struct Pairs<'a>(Vec<(Text<'a>, AnnValue<'a>)>);
+struct Pairs<'a>(Few<(Text<'a>, AnnValue<'a>)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pairs<'a>, D::Error> {
@@ -119,7 +138,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
                 f.write_str("a map of strings")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
-                let mut out = Vec::new();
+                let mut out = Few::new();
                 while let Some(k) = map.next_key::<S<'de>>()? {
                     let v: Ann<'de> = map.next_value()?;
                     out.push((k.0, v.0));
@@ -138,14 +157,14 @@ struct UserDoc<'a> {
     #[serde(default, borrow)]
     uid: Option<S<'a>>,
     #[serde(default, borrow)]
-    groups: Vec<S<'a>>,
+    groups: Texts<'a>,
     #[serde(default, borrow)]
     extra: Option<&'a RawValue>,
 }
 
 impl<'a> UserDoc<'a> {
     fn into_view(self) -> UserView<'a> {
-        UserView { username: self.username.0, uid: text(self.uid), groups: texts(self.groups), extra: self.extra.map(Json::Raw) }
+        UserView { username: self.username.0, uid: text(self.uid), groups: self.groups.0, extra: self.extra.map(Json::Raw) }
     }
 }
 
@@ -208,7 +227,7 @@ struct Doc<'a> {
     #[serde(default, borrow)]
     impersonated_user: Option<UserDoc<'a>>,
     #[serde(rename = "sourceIPs", default, borrow)]
-    source_ips: Vec<S<'a>>,
+    source_ips: Texts<'a>,
     #[serde(default, borrow)]
     user_agent: Option<S<'a>>,
     #[serde(default, borrow)]
@@ -335,7 +354,7 @@ impl<'a> Doc<'a> {
             verb: self.verb.0,
             user: self.user.into_view(),
             impersonated_user: self.impersonated_user.map(UserDoc::into_view),
-            source_ips: texts(self.source_ips),
+            source_ips: self.source_ips.0,
             user_agent: text(self.user_agent),
             object_ref,
             response_status: self.response_status.map(|s| StatusView {
@@ -379,17 +398,24 @@ fn raw_ok(raw: &RawValue, depth: usize) -> bool {
 /// no `\u` escape, no exponent of three or more digits and no run of 200 digits (a number
 /// below that size without such an exponent always fits an `f64`).
 fn needs_check(text: &[u8], room: usize) -> bool {
-    // A first pass without early exits, which the compiler turns into vector code: counts
-    // and byte-pair flags that over-approximate the conditions.
+    // A first pass without early exits or wide counters, which the compiler turns into
+    // vector code: counts and byte-pair flags that over-approximate the conditions.
     let (mut openers, mut digits, mut suspect) = (0usize, 0usize, false);
     if let Some(&first) = text.first() {
         openers += usize::from(first == b'{' || first == b'[');
         digits += usize::from(first.is_ascii_digit());
     }
-    for (&a, &b) in text.iter().zip(text.iter().skip(1)) {
-        openers += usize::from(b == b'{' || b == b'[');
-        digits += usize::from(b.is_ascii_digit());
-        suspect |= ((a == b'\\') & (b == b'u')) | (((b | 0x20) == b'e') & (a.is_ascii_digit() | (a == b'.')));
+    let ahead = text.get(1..).unwrap_or_default();
+    for (behind, ahead) in text.chunks(128).zip(ahead.chunks(128)) {
+        let (mut o, mut d, mut s) = (0u8, 0u8, 0u8);
+        for (&a, &b) in behind.iter().zip(ahead) {
+            o += u8::from((b == b'{') | (b == b'['));
+            d += u8::from(b.is_ascii_digit());
+            s |= u8::from(((a == b'\\') & (b == b'u')) | (((b | 0x20) == b'e') & (a.is_ascii_digit() | (a == b'.'))));
+        }
+        openers += usize::from(o);
+        digits += usize::from(d);
+        suspect |= s != 0;
     }
     if openers > room {
         return true;

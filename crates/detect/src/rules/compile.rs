@@ -72,7 +72,13 @@ struct Check {
 #[derive(Debug)]
 enum CRhs {
     None,
-    Text { text: String, lower: String, num: Option<f64> },
+    Text {
+        text: String,
+        lower: String,
+        num: Option<f64>,
+        /// Substring search for `contains`, prepared once (not per event).
+        finder: memchr::memmem::Finder<'static>,
+    },
     Set(TextSet),
     Prefixes(Vec<String>),
     Regex(Regex),
@@ -598,17 +604,18 @@ fn contains_ci(hay: &str, needle_lower: &str) -> bool {
         // Compare only where the first byte matches (this runs on user agents and URIs of
         // every event).
         let (lo, up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
-        return h.windows(n.len()).any(|w| (w[0] == lo || w[0] == up) && w.eq_ignore_ascii_case(n));
+        return memchr::memchr2_iter(lo, up, h)
+            .any(|i| h.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n)));
     }
     hay.to_lowercase().contains(needle_lower)
 }
 
 fn scalar(op: Op, rhs: &CRhs, v: &str) -> bool {
     match rhs {
-        CRhs::Text { text, lower, num } => match op {
+        CRhs::Text { text, lower, num, finder } => match op {
             Op::Eq => v == text,
             Op::Ne => v != text,
-            Op::Contains => v.contains(text.as_str()),
+            Op::Contains => finder.find(v.as_bytes()).is_some(),
             Op::IContains => contains_ci(v, lower),
             Op::StartsWith => v.starts_with(text.as_str()),
             Op::EndsWith => v.ends_with(text.as_str()),
@@ -834,7 +841,12 @@ impl<'d> Compiler<'d> {
             }
             (Op::Regex, Rhs::Value(v)) => CRhs::Regex(Regex::new(v).map_err(|e| format!("invalid regex '{v}': {e}"))?),
             (_, Rhs::Value(v)) => {
-                CRhs::Text { text: v.clone(), lower: v.to_lowercase(), num: v.trim().parse::<f64>().ok() }
+                CRhs::Text {
+                    text: v.clone(),
+                    lower: v.to_lowercase(),
+                    num: v.trim().parse::<f64>().ok(),
+                    finder: memchr::memmem::Finder::new(v.as_bytes()).into_owned(),
+                }
             }
             (op, _) => return Err(format!("operator '{}' needs a value", op.as_str())),
         };

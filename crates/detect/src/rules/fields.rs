@@ -544,9 +544,7 @@ fn many<'a>(items: impl Iterator<Item = Cow<'a, str>>) -> Vals<'a> {
     Vals::Many(items.collect())
 }
 
-fn path<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(v, |v, k| v.get(*k))
-}
+use crate::view::at as path;
 
 /// Values at `keys` below each element of the array `list` (or only element `index`).
 fn each<'a>(list: Option<&'a Value>, index: Option<usize>, keys: &[&str]) -> Option<Vec<&'a Value>> {
@@ -673,7 +671,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             .map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
         Kind::TargetPodName => {
             if ev.resource() == Some("pods") && ev.subresource().is_none() {
-                one(ev.response_object().and_then(|o| o.pointer("/metadata/name")))
+                one(ev.response_object().and_then(|o| path(o, &["metadata", "name"])))
             } else {
                 Vals::Missing
             }
@@ -732,7 +730,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             }
         }
         Kind::ServicePorts => {
-            let ports = ev.request_object().and_then(|o| o.pointer("/spec/ports"));
+            let ports = ev.request_object().and_then(|o| path(o, &["spec", "ports"]));
             match each(ports, f.index, &[]) {
                 Some(vals) => many(vals.into_iter().map(text)),
                 None => Vals::Missing,
@@ -793,7 +791,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
         Kind::JevtTime => ev.time().map_or(Vals::Missing, |t| Vals::One(Cow::Owned(crate::audit::rfc3339(t)))),
         Kind::JevtRawtime => Vals::One(Cow::Owned(rawtime.to_string())),
         Kind::KwPortNumbers => {
-            let ports = ev.request_object().and_then(|o| o.pointer("/spec/ports")).and_then(Value::as_array);
+            let ports = ev.request_object().and_then(|o| path(o, &["spec", "ports"])).and_then(Value::as_array);
             match ports {
                 Some(ports) => many(
                     ports
@@ -861,13 +859,13 @@ fn container_field<'a>(ev: &'a AuditView<'_>, list: PodList, cf: CField, index: 
         }
     };
     let effective = |k: &'static str| -> Vals<'_> {
-        let pod_level = spec.pointer(&format!("/securityContext/{k}")).map(|v| text(v).into_owned());
+        let pod_level = path(spec, &["securityContext", k]).map(|v| text(v).into_owned());
         let Some(arr) = containers.and_then(Value::as_array) else { return Vals::Missing };
         let items: Box<dyn Iterator<Item = &Value>> = match index {
             Some(i) => Box::new(arr.get(i).into_iter()),
             None => Box::new(arr.iter()),
         };
-        many(items.map(|c| match c.pointer(&format!("/securityContext/{k}")) {
+        many(items.map(|c| match path(c, &["securityContext", k]) {
             Some(v) if !v.is_null() => text(v),
             _ => Cow::Owned(pod_level.clone().unwrap_or_else(|| "0".to_string())),
         }))
