@@ -303,34 +303,49 @@ type FastBuild = BuildHasherDefault<FastHasher>;
 type FastSet = HashSet<String, FastBuild>;
 
 /// A set of rule values with a length filter in front: most event values have a length no
-/// member has, and are rejected without hashing.
+/// member has, and are rejected without hashing. Small sets (`ka.stage in (ResponseComplete,
+/// ResponseStarted)` is in most rules) are scanned instead of hashed.
 #[derive(Debug, Default)]
 struct TextSet {
+    /// The members, when there are few.
+    few: Vec<String>,
+    /// The members, when there are many.
     set: FastSet,
     /// Bit `min(len, 63)` is set for each member length.
     lens: u64,
 }
+
+/// Largest set that is scanned rather than hashed.
+const SCAN_MAX: usize = 8;
 
 impl TextSet {
     fn len_bit(s: &str) -> u64 {
         1 << s.len().min(63)
     }
     fn contains(&self, v: &str) -> bool {
-        self.lens & TextSet::len_bit(v) != 0 && self.set.contains(v)
+        if self.lens & TextSet::len_bit(v) == 0 {
+            return false;
+        }
+        if self.set.is_empty() { self.few.iter().any(|m| m.as_bytes() == v.as_bytes()) } else { self.set.contains(v) }
     }
     fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.few.is_empty() && self.set.is_empty()
     }
     fn iter(&self) -> impl Iterator<Item = &String> {
-        self.set.iter()
+        self.few.iter().chain(self.set.iter())
     }
 }
 
 impl FromIterator<String> for TextSet {
     fn from_iter<I: IntoIterator<Item = String>>(items: I) -> TextSet {
-        let set: FastSet = items.into_iter().collect();
-        let lens = set.iter().fold(0, |m, s| m | TextSet::len_bit(s));
-        TextSet { set, lens }
+        let mut few: Vec<String> = items.into_iter().collect();
+        few.sort();
+        few.dedup();
+        let lens = few.iter().fold(0, |m, s| m | TextSet::len_bit(s));
+        if few.len() > SCAN_MAX {
+            return TextSet { few: Vec::new(), set: few.into_iter().collect(), lens };
+        }
+        TextSet { few, set: FastSet::default(), lens }
     }
 }
 
