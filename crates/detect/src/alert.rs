@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::audit::rfc3339;
+use crate::node::Node;
 use crate::process::ProcessEvent;
 use crate::rules::CompiledRule;
 use crate::view::AuditView;
@@ -128,8 +129,7 @@ pub fn from_audit(
     now: DateTime<Utc>,
 ) -> SecurityAlert {
     let time = ev.time().unwrap_or(now);
-    let cluster_annotation = ev.annotation("cluster_name");
-    let cluster_name = cluster_annotation.as_deref().unwrap_or(cluster);
+    let cluster_name = ev.annotation("cluster_name").unwrap_or(cluster);
     let mut entities = Vec::new();
     if !cluster_name.is_empty() {
         entities.push(json!({"Type": "K8s-cluster", "Name": cluster_name}));
@@ -147,9 +147,9 @@ pub fn from_audit(
     }
     if let Some(spec) = ev.request_pod_spec() {
         for list in ["initContainers", "containers", "ephemeralContainers"] {
-            for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
-                let cname = c.get("name").and_then(Value::as_str);
-                let image = c.get("image").and_then(Value::as_str);
+            for c in spec.get(list).and_then(Node::as_array).into_iter().flatten() {
+                let cname = c.get("name").and_then(Node::as_str);
+                let image = c.get("image").and_then(Node::as_str);
                 if let Some(cname) = cname {
                     entities.push(json!({"Type": "container", "Name": cname, "Image": image}));
                 }

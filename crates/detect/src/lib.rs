@@ -24,6 +24,7 @@ pub mod alert;
 pub mod audit;
 pub mod decode;
 pub mod engine;
+pub mod node;
 pub mod output;
 pub mod process;
 pub mod redact;

@@ -1,26 +1,26 @@
 //! The evaluation form of decoded events: [`EventView`] / [`AuditView`].
 //!
 //! An [`AuditView`] borrows its text from the input line when it can (or from an owned
-//! [`AuditEvent`]) and keeps the request/response bodies as raw JSON that is parsed — and
-//! redacted — only when a rule or an alert reads it. Why: building owned strings and JSON
-//! trees for every event cost as much as running the whole catalog, while most events never
-//! have a body read and only the few that alert need owned data. [`AuditView::to_event`]
-//! builds the owned [`AuditEvent`]; it equals what [`AuditEvent::from_value`] gives for the
-//! same JSON.
+//! [`AuditEvent`]) and keeps the request/response bodies as light [`Node`] trees that borrow
+//! the input too. Why: building owned strings and `serde_json::Value` trees for every event
+//! cost as much as running the whole catalog, while only the few events that alert need
+//! owned data. [`AuditView::to_event`] builds the owned [`AuditEvent`]; it equals what
+//! [`AuditEvent::from_value`] gives for the same JSON.
 //!
-//! Invariant (redaction): a body is reachable only through [`AuditView::request_object`] /
-//! [`AuditView::response_object`] and the conversions to owned events, all of which return
-//! the tree redacted by [`crate::redact::redact_value`]. The raw text never leaves this module.
+//! Invariant (redaction): a body is reachable only through [`AuditView::request_body`],
+//! [`AuditView::request_object`] (and the response twins) and the conversions to owned
+//! events, all of which give the tree as redacted by [`crate::redact::redact_value`]: the
+//! input's tree itself when redaction would change nothing in it, else the redacted copy.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditEvent, ObjectReference, ResponseStatus, UserInfo};
 use crate::decode::Event;
+use crate::node::Node;
 use crate::process::ProcessEvent;
 
 /// Text borrowed from the input (or from an owned event), owned only when it had to be
@@ -117,88 +117,84 @@ fn owned_texts(list: TextList<'_>) -> Vec<String> {
     list.into_vec().into_iter().map(Cow::into_owned).collect()
 }
 
-/// The value at a key path (`Value::pointer` without its per-call allocations).
-pub(crate) fn at<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
-    keys.iter().try_fold(v, |v, k| v.get(*k))
-}
-
-/// A JSON value kept raw (already validated by the decoder) or already parsed.
+/// A JSON value from the input, or an owned event's.
 #[derive(Debug, Clone)]
 pub(crate) enum Json<'a> {
-    Raw(&'a RawValue),
-    Parsed(Cow<'a, Value>),
+    Node(Node<'a>),
+    Value(Cow<'a, Value>),
 }
 
 impl Json<'_> {
-    fn parse(raw: &RawValue) -> Value {
-        // The decoder only keeps raw values that parse (`decode::fast` checks what skipping
-        // does not); `Null` is a fallback that cannot happen.
-        serde_json::from_str(raw.get()).unwrap_or(Value::Null)
-    }
-
     fn into_value(self) -> Value {
         match self {
-            Json::Raw(r) => Json::parse(r),
-            Json::Parsed(v) => v.into_owned(),
+            Json::Node(n) => n.to_value(),
+            Json::Value(v) => v.into_owned(),
         }
     }
 }
 
-/// A request or response body: parsed and redacted on first read.
+/// A request or response body.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Body<'a> {
     src: Option<Json<'a>>,
-    parsed: OnceCell<Value>,
     /// The event is on the `secrets` resource (see [`crate::redact::redact_event`]).
     secretish: bool,
+    /// For an input tree: whether redaction leaves it as it is.
+    clean: OnceCell<bool>,
+    /// The tree rules read when `src` cannot be read as it is: the redacted copy of an input
+    /// tree, or an owned event's `Value` as a `Node`.
+    node: OnceCell<Node<'a>>,
+    /// The redacted `Value` of an input tree.
+    value: OnceCell<Value>,
 }
 
 impl<'a> Body<'a> {
-    /// A raw body from the input; it is redacted when parsed.
-    pub(crate) fn raw(raw: Option<&'a RawValue>, secretish: bool) -> Body<'a> {
-        Body { src: raw.map(Json::Raw), parsed: OnceCell::new(), secretish }
+    /// A body from the input; it is redacted before anything reads it.
+    pub(crate) fn input(node: Option<Node<'a>>, secretish: bool) -> Body<'a> {
+        Body { src: node.map(Json::Node), secretish, ..Body::default() }
     }
 
     /// A body of an owned event, which is redacted already.
-    fn parsed(v: Option<Cow<'a, Value>>) -> Body<'a> {
-        Body { src: v.map(Json::Parsed), parsed: OnceCell::new(), secretish: false }
+    fn owned(v: Option<Cow<'a, Value>>) -> Body<'a> {
+        Body { src: v.map(Json::Value), ..Body::default() }
     }
 
-    fn parse_redacted(raw: &RawValue, secretish: bool) -> Value {
-        let mut v = Json::parse(raw);
+    fn redacted_value(n: &Node<'_>, secretish: bool) -> Value {
+        let mut v = n.to_value();
         crate::redact::redact_value(&mut v, secretish);
         v
     }
 
-    fn get(&self) -> Option<&Value> {
+    /// The redacted tree.
+    fn node(&self) -> Option<&Node<'a>> {
         match self.src.as_ref()? {
-            Json::Parsed(v) => Some(v),
-            Json::Raw(r) => Some(self.parsed.get_or_init(|| Body::parse_redacted(r, self.secretish))),
+            Json::Node(n) => {
+                if *self.clean.get_or_init(|| !self.secretish && !n.may_hold_secret()) {
+                    Some(n)
+                } else {
+                    Some(self.node.get_or_init(|| {
+                        Node::from_value(self.value.get_or_init(|| Body::redacted_value(n, self.secretish)))
+                            .into_owned()
+                    }))
+                }
+            }
+            Json::Value(Cow::Borrowed(v)) => Some(self.node.get_or_init(|| Node::from_value(v))),
+            Json::Value(Cow::Owned(v)) => Some(self.node.get_or_init(|| Node::from_value(v).into_owned())),
+        }
+    }
+
+    /// The redacted `Value`.
+    fn value(&self) -> Option<&Value> {
+        match self.src.as_ref()? {
+            Json::Node(n) => Some(self.value.get_or_init(|| Body::redacted_value(n, self.secretish))),
+            Json::Value(v) => Some(v),
         }
     }
 
     fn into_value(self) -> Option<Value> {
         match self.src? {
-            Json::Parsed(v) => Some(v.into_owned()),
-            Json::Raw(r) => Some(self.parsed.into_inner().unwrap_or_else(|| Body::parse_redacted(r, self.secretish))),
-        }
-    }
-}
-
-/// An annotation value from the input: text, or a JSON string literal with escapes (no
-/// `\u`: the decoder checks), unescaped when read. Values such as
-/// `authorization.k8s.io/reason` quote names and are rarely read.
-#[derive(Debug, Clone)]
-pub(crate) enum AnnValue<'a> {
-    Text(Text<'a>),
-    Escaped(&'a str),
-}
-
-impl AnnValue<'_> {
-    fn text(&self) -> Cow<'_, str> {
-        match self {
-            AnnValue::Text(t) => Cow::Borrowed(t),
-            AnnValue::Escaped(literal) => Cow::Owned(serde_json::from_str(literal).unwrap_or_default()),
+            Json::Node(n) => Some(self.value.into_inner().unwrap_or_else(|| Body::redacted_value(&n, self.secretish))),
+            Json::Value(v) => Some(v.into_owned()),
         }
     }
 }
@@ -207,7 +203,7 @@ impl AnnValue<'_> {
 /// JSON map), or an owned event's map.
 #[derive(Debug, Clone)]
 pub(crate) enum Annotations<'a> {
-    Pairs(Few<(Text<'a>, AnnValue<'a>)>),
+    Pairs(Few<(Text<'a>, Text<'a>)>),
     Map(Cow<'a, Map<String, Value>>),
 }
 
@@ -218,17 +214,17 @@ impl Default for Annotations<'_> {
 }
 
 impl Annotations<'_> {
-    fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+    fn get(&self, key: &str) -> Option<&str> {
         match self {
-            Annotations::Pairs(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.text()),
-            Annotations::Map(map) => map.get(key).and_then(Value::as_str).map(Cow::Borrowed),
+            Annotations::Pairs(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref()),
+            Annotations::Map(map) => map.get(key).and_then(Value::as_str),
         }
     }
 
     fn into_map(self) -> Map<String, Value> {
         match self {
             Annotations::Pairs(pairs) => {
-                pairs.into_vec().into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.text().into_owned()))).collect()
+                pairs.into_vec().into_iter().map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
             }
             Annotations::Map(map) => map.into_owned(),
         }
@@ -250,7 +246,7 @@ impl<'a> UserView<'a> {
             username: Cow::Borrowed(&u.username),
             uid: opt_text(&u.uid),
             groups: texts(&u.groups),
-            extra: u.extra.as_ref().map(|v| Json::Parsed(Cow::Borrowed(v))),
+            extra: u.extra.as_ref().map(|v| Json::Value(Cow::Borrowed(v))),
         }
     }
 
@@ -363,8 +359,8 @@ impl<'a> AuditView<'a> {
             request_received_timestamp: opt_text(&ev.request_received_timestamp),
             stage_timestamp: opt_text(&ev.stage_timestamp),
             timestamp: opt_text(&ev.timestamp),
-            request_object: Body::parsed(ev.request_object.as_ref().map(Cow::Borrowed)),
-            response_object: Body::parsed(ev.response_object.as_ref().map(Cow::Borrowed)),
+            request_object: Body::owned(ev.request_object.as_ref().map(Cow::Borrowed)),
+            response_object: Body::owned(ev.response_object.as_ref().map(Cow::Borrowed)),
             annotations: Annotations::Map(Cow::Borrowed(&ev.annotations)),
         }
     }
@@ -428,14 +424,25 @@ impl<'a> AuditView<'a> {
         self.object_ref.as_ref()?.namespace.as_deref()
     }
 
-    /// The request body, redacted (parsed on first call).
+    /// The request body, redacted, as a `Value` (built on first call; rules read
+    /// [`AuditView::request_body`]).
     pub fn request_object(&self) -> Option<&Value> {
-        self.request_object.get()
+        self.request_object.value()
     }
 
-    /// The response body, redacted (parsed on first call).
+    /// The response body, redacted, as a `Value` (built on first call).
     pub fn response_object(&self) -> Option<&Value> {
-        self.response_object.get()
+        self.response_object.value()
+    }
+
+    /// The request body, redacted.
+    pub fn request_body(&self) -> Option<&Node<'a>> {
+        self.request_object.node()
+    }
+
+    /// The response body, redacted.
+    pub fn response_body(&self) -> Option<&Node<'a>> {
+        self.response_object.node()
     }
 
     /// Name of the target object, falling back to the request object's `metadata.name`
@@ -444,8 +451,8 @@ impl<'a> AuditView<'a> {
         self.object_ref
             .as_ref()
             .and_then(|o| o.name.as_deref())
-            .or_else(|| at(self.request_object()?, &["metadata", "name"])?.as_str())
-            .or_else(|| at(self.response_object()?, &["metadata", "name"])?.as_str())
+            .or_else(|| self.request_body()?.at(&["metadata", "name"])?.as_str())
+            .or_else(|| self.response_body()?.at(&["metadata", "name"])?.as_str())
     }
 
     /// The last entry of `sourceIPs` (the only one the API server vouches for).
@@ -454,19 +461,19 @@ impl<'a> AuditView<'a> {
     }
 
     /// An annotation's value as text.
-    pub fn annotation(&self, key: &str) -> Option<Cow<'_, str>> {
+    pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key)
     }
 
     /// The pod spec inside the request object (see [`AuditEvent::request_pod_spec`]).
-    pub fn request_pod_spec(&self) -> Option<&Value> {
-        let obj = self.request_object()?;
+    pub fn request_pod_spec(&self) -> Option<&Node<'a>> {
+        let obj = self.request_body()?;
         match self.resource() {
             Some("deployments" | "daemonsets" | "statefulsets" | "replicasets" | "jobs" | "replicationcontrollers") => {
-                at(obj, &["spec", "template", "spec"])
+                obj.at(&["spec", "template", "spec"])
             }
-            Some("cronjobs") => at(obj, &["spec", "jobTemplate", "spec", "template", "spec"]),
-            Some("podtemplates") => at(obj, &["template", "spec"]),
+            Some("cronjobs") => obj.at(&["spec", "jobTemplate", "spec", "template", "spec"]),
+            Some("podtemplates") => obj.at(&["template", "spec"]),
             _ => obj.get("spec"),
         }
     }
@@ -477,14 +484,16 @@ impl<'a> AuditView<'a> {
     }
 }
 
-impl From<AuditEvent> for AuditView<'static> {
+// Generic in the lifetime (rather than `'static`): views are invariant in it (their caches
+// are cells).
+impl<'a> From<AuditEvent> for AuditView<'a> {
     /// Moves an owned event into a view (no copies).
-    fn from(ev: AuditEvent) -> AuditView<'static> {
+    fn from(ev: AuditEvent) -> AuditView<'a> {
         let user = |u: UserInfo| UserView {
             username: Cow::Owned(u.username),
             uid: u.uid.map(Cow::Owned),
             groups: u.groups.into_iter().map(Cow::Owned).collect(),
-            extra: u.extra.map(|v| Json::Parsed(Cow::Owned(v))),
+            extra: u.extra.map(|v| Json::Value(Cow::Owned(v))),
         };
         let owned = |s: Option<String>| s.map(Cow::Owned);
         AuditView {
@@ -518,8 +527,8 @@ impl From<AuditEvent> for AuditView<'static> {
             request_received_timestamp: owned(ev.request_received_timestamp),
             stage_timestamp: owned(ev.stage_timestamp),
             timestamp: owned(ev.timestamp),
-            request_object: Body::parsed(ev.request_object.map(Cow::Owned)),
-            response_object: Body::parsed(ev.response_object.map(Cow::Owned)),
+            request_object: Body::owned(ev.request_object.map(Cow::Owned)),
+            response_object: Body::owned(ev.response_object.map(Cow::Owned)),
             annotations: Annotations::Map(Cow::Owned(ev.annotations)),
         }
     }
@@ -565,9 +574,9 @@ impl<'a> EventView<'a> {
     }
 }
 
-impl From<Event> for EventView<'static> {
+impl<'a> From<Event> for EventView<'a> {
     /// Moves an owned event into a view (no copies).
-    fn from(event: Event) -> EventView<'static> {
+    fn from(event: Event) -> EventView<'a> {
         match event {
             Event::Audit(a) => EventView::Audit(AuditView::from(*a)),
             Event::Process(p) => EventView::Process(Cow::Owned(p)),
@@ -625,7 +634,7 @@ mod tests {
         let ev = AuditEvent::from_value(v).unwrap();
         let view = AuditView::from_event(&ev);
         assert_eq!(view.target_name(), Some("c"));
-        assert_eq!(view.annotation("b").as_deref(), Some("2"));
+        assert_eq!(view.annotation("b"), Some("2"));
         assert_eq!(view.to_event(), ev);
         assert_eq!(AuditView::from(ev.clone()).into_event(), ev);
         let event = Event::Audit(Box::new(ev));

@@ -1,29 +1,26 @@
 //! Fast path of line decoding: one typed serde pass over the bytes for the two shapes that
 //! make up nearly all input (a single audit `Event` or process event per line, and the
 //! webhook backend's `EventList`), producing [`EventView`]s that borrow the line: strings
-//! without escapes are not copied and request/response bodies are kept as raw JSON, parsed
-//! and redacted only when read ([`crate::view`]).
+//! without escapes are not copied and request/response bodies are light [`Node`] trees
+//! ([`crate::view`]).
 //!
 //! Invariant: the fast path either produces events whose owned form
 //! ([`EventView::into_event`]) is exactly what the general path ([`super::decode_value`])
 //! produces for the same bytes, or declines (returns `false` having emitted nothing) and the
 //! general path runs. It declines on anything unusual: envelopes, type mismatches, duplicate
 //! keys, missing `auditID`, null values where the general path would see a key, nested
-//! lists, non-string annotation values, and raw values that skipping accepts but parsing
-//! would reject (see [`raw_ok`]).
+//! lists and non-string annotation values.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::DecodeStats;
+use crate::node::Node;
 use crate::process::ProcessEvent;
-use crate::view::{
-    AnnValue, Annotations, AuditView, Body, EventView, Few, Json, ObjectRefView, StatusView, Text, TextList, UserView,
-};
+use crate::view::{Annotations, AuditView, Body, EventView, Few, Json, ObjectRefView, StatusView, Text, TextList, UserView};
 
 /// Deserializes a field that may be present with `null`: absent → `None` (via `default`),
 /// `null` → `Some(None)`, value → `Some(Some(v))`.
@@ -101,33 +98,10 @@ fn owned(s: Option<S<'_>>) -> Option<String> {
     s.map(|s| s.0.into_owned())
 }
 
-/// An annotation value: a JSON string, borrowed; one with escapes is kept as its literal and
-/// unescaped only if read. Any other value type is an error (so the line declines: the general
-/// path keeps such values as JSON).
-struct Ann<'a>(AnnValue<'a>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Ann<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ann<'a>, D::Error> {
-        let raw = <&'de RawValue>::deserialize(d)?;
-        let literal = raw.get();
-        let Some(inner) = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
-            return Err(de::Error::custom("annotation value is not a string"));
-        };
-        if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
-            return Ok(Ann(AnnValue::Text(Cow::Borrowed(inner))));
-        }
-        if inner.contains("\\u") {
-            // Skipping does not check `\u` escapes for lone surrogates; unescaping does.
-            let text: String = serde_json::from_str(literal).map_err(de::Error::custom)?;
-            return Ok(Ann(AnnValue::Text(Cow::Owned(text))));
-        }
-        Ok(Ann(AnnValue::Escaped(literal)))
-    }
-}
-
-/// Annotations as string pairs in input order.
+/// Annotations as string pairs in input order; any other value type is an error (so the line
+/// declines: the general path keeps such values as JSON).
 #[derive(Debug, Default)]
-struct Pairs<'a>(Few<(Text<'a>, AnnValue<'a>)>);
+struct Pairs<'a>(Few<(Text<'a>, Text<'a>)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pairs<'a>, D::Error> {
@@ -140,7 +114,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
                 let mut out = Few::new();
                 while let Some(k) = map.next_key::<S<'de>>()? {
-                    let v: Ann<'de> = map.next_value()?;
+                    let v: S<'de> = map.next_value()?;
                     out.push((k.0, v.0));
                 }
                 Ok(Pairs(out))
@@ -159,12 +133,12 @@ struct UserDoc<'a> {
     #[serde(default, borrow)]
     groups: Texts<'a>,
     #[serde(default, borrow)]
-    extra: Option<&'a RawValue>,
+    extra: Option<Node<'a>>,
 }
 
 impl<'a> UserDoc<'a> {
     fn into_view(self) -> UserView<'a> {
-        UserView { username: self.username.0, uid: text(self.uid), groups: self.groups.0, extra: self.extra.map(Json::Raw) }
+        UserView { username: self.username.0, uid: text(self.uid), groups: self.groups.0, extra: self.extra.map(Json::Node) }
     }
 }
 
@@ -235,9 +209,9 @@ struct Doc<'a> {
     #[serde(default, borrow)]
     response_status: Option<StatusDoc<'a>>,
     #[serde(default, borrow)]
-    request_object: Option<&'a RawValue>,
+    request_object: Option<Node<'a>>,
     #[serde(default, borrow)]
-    response_object: Option<&'a RawValue>,
+    response_object: Option<Node<'a>>,
     #[serde(default, borrow)]
     request_received_timestamp: Option<S<'a>>,
     #[serde(default, borrow)]
@@ -295,9 +269,8 @@ impl<'a> Doc<'a> {
         self.pid.is_some() && self.argv.is_some()
     }
 
-    /// The event this plain object decodes to, or `None` to decline. `depth` is the nesting
-    /// depth of this object in the line (1 for a line that is one event).
-    fn into_event(self, depth: usize) -> Option<EventView<'a>> {
+    /// The event this plain object decodes to, or `None` to decline.
+    fn into_event(self) -> Option<EventView<'a>> {
         if !self.plain() {
             return None;
         }
@@ -322,16 +295,6 @@ impl<'a> Doc<'a> {
         // The general path recognises audit events by an `auditID` key (or kind/apiVersion);
         // only the unambiguous case is handled here.
         let audit_id = self.audit_id?.0;
-        // Raw values sit one level below this object (bodies) or two (`user.extra`).
-        let raws_ok = [self.request_object, self.response_object].into_iter().flatten().all(|r| raw_ok(r, depth + 1))
-            && [Some(&self.user), self.impersonated_user.as_ref()]
-                .into_iter()
-                .flatten()
-                .filter_map(|u| u.extra)
-                .all(|r| raw_ok(r, depth + 2));
-        if !raws_ok {
-            return None;
-        }
         let object_ref = self.object_ref.map(|o| ObjectRefView {
             resource: text(o.resource),
             namespace: text(o.namespace),
@@ -366,137 +329,10 @@ impl<'a> Doc<'a> {
             request_received_timestamp: text(self.request_received_timestamp),
             stage_timestamp: text(self.stage_timestamp),
             timestamp: text(self.timestamp),
-            request_object: Body::raw(self.request_object, secretish),
-            response_object: Body::raw(self.response_object, secretish),
+            request_object: Body::input(self.request_object, secretish),
+            response_object: Body::input(self.response_object, secretish),
             annotations: Annotations::Pairs(self.annotations.0),
         }))
-    }
-}
-
-/// serde_json refuses a value nested in 128 or more arrays/objects (counting the outermost).
-const JSON_DEPTH_LIMIT: usize = 128;
-
-/// True if a raw value that serde_json skipped without complaint also parses as a `Value`
-/// when it sits at nesting depth `depth` (its own level; 2 for a body of a one-event line).
-///
-/// Skipping (`RawValue`, `IgnoredAny`) checks syntax but not three things parsing checks:
-/// the nesting limit, lone UTF-16 surrogates in `\u` escapes, and numbers too large for an
-/// `f64`. A byte scan rules all three out for nearly every value; the rest are parsed
-/// without building anything ([`Check`]), with the depth they would have had in the line.
-fn raw_ok(raw: &RawValue, depth: usize) -> bool {
-    let text = raw.get().as_bytes();
-    // Levels 1..=127 parse; this value's own level is `depth`.
-    let room = JSON_DEPTH_LIMIT.saturating_sub(depth);
-    if !needs_check(text, room) {
-        return true;
-    }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    Check(room).deserialize(&mut de).is_ok() && de.end().is_ok()
-}
-
-/// False when `text` certainly has no more than `room` levels of nesting (its own included),
-/// no `\u` escape, no exponent of three or more digits and no run of 200 digits (a number
-/// below that size without such an exponent always fits an `f64`).
-fn needs_check(text: &[u8], room: usize) -> bool {
-    // A first pass without early exits or wide counters, which the compiler turns into
-    // vector code: counts and byte-pair flags that over-approximate the conditions.
-    let (mut openers, mut digits, mut suspect) = (0usize, 0usize, false);
-    if let Some(&first) = text.first() {
-        openers += usize::from(first == b'{' || first == b'[');
-        digits += usize::from(first.is_ascii_digit());
-    }
-    let ahead = text.get(1..).unwrap_or_default();
-    for (behind, ahead) in text.chunks(128).zip(ahead.chunks(128)) {
-        let (mut o, mut d, mut s) = (0u8, 0u8, 0u8);
-        for (&a, &b) in behind.iter().zip(ahead) {
-            o += u8::from((b == b'{') | (b == b'['));
-            d += u8::from(b.is_ascii_digit());
-            s |= u8::from(((a == b'\\') & (b == b'u')) | (((b | 0x20) == b'e') & (a.is_ascii_digit() | (a == b'.'))));
-        }
-        openers += usize::from(o);
-        digits += usize::from(d);
-        suspect |= s != 0;
-    }
-    if openers > room {
-        return true;
-    }
-    if !suspect && digits < 200 {
-        return false;
-    }
-    let mut run = 0usize;
-    for (i, &b) in text.iter().enumerate() {
-        if b.is_ascii_digit() {
-            run += 1;
-            if run >= 200 {
-                return true;
-            }
-            continue;
-        }
-        run = 0;
-        match b {
-            b'\\' if text.get(i + 1) == Some(&b'u') => return true,
-            b'e' | b'E' if i > 0 && (text[i - 1].is_ascii_digit() || text[i - 1] == b'.') => {
-                let rest = &text[i + 1..];
-                let rest = rest.strip_prefix(b"+").or_else(|| rest.strip_prefix(b"-")).unwrap_or(rest);
-                if rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit) {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Parses a value without keeping it, failing where building a `Value` would fail; `.0` is
-/// how many levels of nesting this value may have (its own included).
-struct Check(usize);
-
-impl<'de> DeserializeSeed<'de> for Check {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Check {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Some(room) = self.0.checked_sub(1) else {
-            return Err(de::Error::custom("nested too deeply"));
-        };
-        while seq.next_element_seed(Check(room))?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some(room) = self.0.checked_sub(1) else {
-            return Err(de::Error::custom("nested too deeply"));
-        };
-        while map.next_key_seed(Check(0))?.is_some() {
-            map.next_value_seed(Check(room))?;
-        }
-        Ok(())
     }
 }
 
@@ -523,15 +359,14 @@ pub(super) fn decode_line<'b>(
             // Keep it simple: mixed lists go the general way.
             return false;
         }
-        // Items are objects inside the `items` array inside the list: depth 3.
-        let Some(views) = items.into_iter().map(|item| item.into_event(3)).collect::<Option<Vec<_>>>() else {
+        let Some(views) = items.into_iter().map(Doc::into_event).collect::<Option<Vec<_>>>() else {
             return false;
         };
         stats.audit_events += views.len() as u64;
         views.into_iter().for_each(on_event);
         return true;
     }
-    match doc.into_event(1) {
+    match doc.into_event() {
         Some(e) => {
             match &e {
                 EventView::Audit(_) => stats.audit_events += 1,
@@ -577,7 +412,7 @@ mod tests {
         let proc_line = r#"{"time":"2026-11-27T09:00:00Z","node":"n","pid":1,"ppid":0,"uid":0,"exe":"/bin/sh","argv":["sh"],"cwd":"/","pod":"p"}"#;
         let list =
             format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{ev},{ev}]}}"#);
-        // Raw bodies that need the exact check and pass it.
+        // Bodies with escapes and numbers near the limits.
         let escaped = r#"{"auditID":"e","requestObject":{"s":"\u00e9\ud83d\ude00","n":1.5e100,"m":12e-300}}"#;
         let accepted = [ev.to_string(), proc_line.to_string(), list.clone(), escaped.to_string()];
         for line in &accepted {
@@ -613,7 +448,7 @@ mod tests {
             r#"{"kind":"EventList","items":[1]}"#.to_string(),
             r#"{"kind":"EventList","items":null}"#.to_string(),
             r#"[{"auditID":"x"}]"#.to_string(),
-            // Bodies that skipping accepts but parsing rejects.
+            // Bodies that do not parse (as in the general path).
             r#"{"auditID":"x","requestObject":{"s":"\ud800"}}"#.to_string(),
             r#"{"auditID":"x","responseObject":[1e999]}"#.to_string(),
             format!(r#"{{"auditID":"x","requestObject":{}}}"#, "9".repeat(400)),

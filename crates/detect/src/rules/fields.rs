@@ -16,6 +16,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::node::Node;
 use crate::process::ProcessEvent;
 use crate::view::AuditView;
 
@@ -526,17 +527,23 @@ fn lookup(name: &str) -> Option<(Kind, bool, Source, ArgKind)> {
     }
 }
 
-fn text(v: &Value) -> Cow<'_, str> {
+fn text<'a>(v: &'a Node<'_>) -> Cow<'a, str> {
+    v.text()
+}
+
+fn one<'a>(v: Option<&'a Node<'_>>) -> Vals<'a> {
     match v {
-        Value::String(s) => Cow::Borrowed(s.as_str()),
-        other => Cow::Owned(other.to_string()),
+        Some(Node::Null) | None => Vals::Missing,
+        Some(v) => Vals::One(text(v)),
     }
 }
 
-fn one(v: Option<&Value>) -> Vals<'_> {
+/// [`one`] for a `Value` (pointers into whole bodies).
+fn one_value(v: Option<&Value>) -> Vals<'_> {
     match v {
         Some(Value::Null) | None => Vals::Missing,
-        Some(v) => Vals::One(text(v)),
+        Some(Value::String(s)) => Vals::One(Cow::Borrowed(s)),
+        Some(other) => Vals::One(Cow::Owned(other.to_string())),
     }
 }
 
@@ -544,12 +551,14 @@ fn many<'a>(items: impl Iterator<Item = Cow<'a, str>>) -> Vals<'a> {
     Vals::Many(items.collect())
 }
 
-use crate::view::at as path;
+fn path<'a, 'n>(v: &'a Node<'n>, keys: &[&str]) -> Option<&'a Node<'n>> {
+    v.at(keys)
+}
 
 /// Values at `keys` below each element of the array `list` (or only element `index`).
-fn each<'a>(list: Option<&'a Value>, index: Option<usize>, keys: &[&str]) -> Option<Vec<&'a Value>> {
+fn each<'a, 'n>(list: Option<&'a Node<'n>>, index: Option<usize>, keys: &[&str]) -> Option<Vec<&'a Node<'n>>> {
     let arr = list?.as_array()?;
-    let items: Box<dyn Iterator<Item = &'a Value>> = match index {
+    let items: Box<dyn Iterator<Item = &'a Node<'n>>> = match index {
         Some(i) => Box::new(arr.get(i).into_iter()),
         None => Box::new(arr.iter()),
     };
@@ -652,13 +661,13 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
     let pod_spec = || ev.request_pod_spec();
     match &f.kind {
         Kind::Scalar(which) => scalar(ev, *which).map_or(Vals::Missing, Vals::One),
-        Kind::ReqPath(keys) => one(ev.request_object().and_then(|o| path(o, keys))),
-        Kind::RespPath(keys) => one(ev.response_object().and_then(|o| path(o, keys))),
-        Kind::ReqList(keys) => match ev.request_object().and_then(|o| path(o, keys)).and_then(Value::as_array) {
+        Kind::ReqPath(keys) => one(ev.request_body().and_then(|o| path(o, keys))),
+        Kind::RespPath(keys) => one(ev.response_body().and_then(|o| path(o, keys))),
+        Kind::ReqList(keys) => match ev.request_body().and_then(|o| path(o, keys)).and_then(Node::as_array) {
             Some(arr) => many(arr.iter().map(text)),
             None => Vals::Missing,
         },
-        Kind::Annotation(key) => ev.annotation(key).map_or(Vals::Missing, Vals::One),
+        Kind::Annotation(key) => ev.annotation(key).map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
         Kind::UserGroups => many(ev.user.groups.iter().map(|g| Cow::Borrowed(g.as_ref()))),
         Kind::UriParam => {
             let key = f.arg.as_deref().unwrap_or("");
@@ -671,13 +680,13 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             .map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
         Kind::TargetPodName => {
             if ev.resource() == Some("pods") && ev.subresource().is_none() {
-                one(ev.response_object().and_then(|o| path(o, &["metadata", "name"])))
+                one(ev.response_body().and_then(|o| path(o, &["metadata", "name"])))
             } else {
                 Vals::Missing
             }
         }
         Kind::SubjectNames(kind) => {
-            let Some(subjects) = ev.request_object().and_then(|o| o.get("subjects")).and_then(Value::as_array)
+            let Some(subjects) = ev.request_body().and_then(|o| o.get("subjects")).and_then(Node::as_array)
             else {
                 return Vals::Many(Vec::new());
             };
@@ -696,7 +705,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             }))
         }
         Kind::SubjectHasName => Vals::One(Cow::Borrowed("true")),
-        Kind::ConfigmapObj => one(ev.request_object().and_then(|o| o.get("data"))),
+        Kind::ConfigmapObj => one(ev.request_body().and_then(|o| o.get("data"))),
         Kind::Container(list, cf) => container_field(ev, *list, *cf, f.index),
         Kind::FirstContainerImage { repo } => {
             match container_field(
@@ -716,21 +725,21 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             Vals::One(Cow::Borrowed(if any { "true" } else { "false" }))
         }
         Kind::PodSpec(keys) => one(pod_spec().and_then(|s| path(s, keys))),
-        Kind::PodSpecList(keys) => match pod_spec().and_then(|s| path(s, keys)).and_then(Value::as_array) {
+        Kind::PodSpecList(keys) => match pod_spec().and_then(|s| path(s, keys)).and_then(Node::as_array) {
             Some(arr) => many(arr.iter().map(text)),
             None => Vals::Missing,
         },
         Kind::RoleRulesField(key) => {
-            let rules = ev.request_object().and_then(|o| o.get("rules"));
+            let rules = ev.request_body().and_then(|o| o.get("rules"));
             match each(rules, f.index, &[key]) {
                 Some(vals) => {
-                    many(vals.into_iter().filter_map(Value::as_array).flatten().filter(|v| !v.is_null()).map(text))
+                    many(vals.into_iter().filter_map(Node::as_array).flatten().filter(|v| !v.is_null()).map(text))
                 }
                 None => Vals::Missing,
             }
         }
         Kind::ServicePorts => {
-            let ports = ev.request_object().and_then(|o| path(o, &["spec", "ports"]));
+            let ports = ev.request_body().and_then(|o| path(o, &["spec", "ports"]));
             match each(ports, f.index, &[]) {
                 Some(vals) => many(vals.into_iter().map(text)),
                 None => Vals::Missing,
@@ -753,10 +762,10 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
         Kind::PodVolumeTypes => match each(pod_spec().and_then(|s| s.get("volumes")), f.index, &[]) {
             Some(vals) => many(
                 vals.into_iter()
-                    .filter_map(Value::as_object)
-                    .flat_map(|o| o.keys())
-                    .filter(|k| k.as_str() != "name")
-                    .map(|k| Cow::Borrowed(k.as_str())),
+                    .filter_map(Node::as_object)
+                    .flat_map(|o| o.iter().map(|(k, _)| k))
+                    .filter(|k| k.as_ref() != "name")
+                    .map(|k| Cow::Borrowed(k.as_ref())),
             ),
             None => Vals::Missing,
         },
@@ -785,13 +794,13 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
                     Some(other) => Vals::One(Cow::Owned(other.to_string())),
                 };
             };
-            one(found)
+            one_value(found)
         }
         Kind::JevtObj => Vals::One(Cow::Owned(ev.to_value().to_string())),
         Kind::JevtTime => ev.time().map_or(Vals::Missing, |t| Vals::One(Cow::Owned(crate::audit::rfc3339(t)))),
         Kind::JevtRawtime => Vals::One(Cow::Owned(rawtime.to_string())),
         Kind::KwPortNumbers => {
-            let ports = ev.request_object().and_then(|o| path(o, &["spec", "ports"])).and_then(Value::as_array);
+            let ports = ev.request_body().and_then(|o| path(o, &["spec", "ports"])).and_then(Node::as_array);
             match ports {
                 Some(ports) => many(
                     ports
@@ -805,8 +814,8 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             }
         }
         Kind::KwConfigmapKeys | Kind::KwConfigmapValues => {
-            let obj = ev.request_object();
-            let maps = ["data", "binaryData"].map(|k| obj.and_then(|o| o.get(k)).and_then(Value::as_object));
+            let obj = ev.request_body();
+            let maps = ["data", "binaryData"].map(|k| obj.and_then(|o| o.get(k)).and_then(Node::as_object));
             if maps.iter().all(Option::is_none) {
                 return Vals::Missing;
             }
@@ -815,7 +824,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
                 maps.into_iter()
                     .flatten()
                     .flat_map(|m| m.iter())
-                    .map(|(k, v)| if keys { Cow::Borrowed(k.as_str()) } else { text(v) }),
+                    .map(|(k, v)| if keys { Cow::Borrowed(k.as_ref()) } else { text(v) }),
             )
         }
         Kind::KwAllImages => {
@@ -850,7 +859,7 @@ fn container_field<'a>(ev: &'a AuditView<'_>, list: PodList, cf: CField, index: 
             Some(v) => {
                 let items: Vec<Cow<'_, str>> = v
                     .into_iter()
-                    .filter_map(Value::as_array)
+                    .filter_map(Node::as_array)
                     .map(|a| Cow::Owned(a.iter().map(|x| text(x).into_owned()).collect::<Vec<_>>().join(" ")))
                     .collect();
                 if items.is_empty() { Vals::Missing } else { Vals::Many(items) }
@@ -860,8 +869,8 @@ fn container_field<'a>(ev: &'a AuditView<'_>, list: PodList, cf: CField, index: 
     };
     let effective = |k: &'static str| -> Vals<'_> {
         let pod_level = path(spec, &["securityContext", k]).map(|v| text(v).into_owned());
-        let Some(arr) = containers.and_then(Value::as_array) else { return Vals::Missing };
-        let items: Box<dyn Iterator<Item = &Value>> = match index {
+        let Some(arr) = containers.and_then(Node::as_array) else { return Vals::Missing };
+        let items: Box<dyn Iterator<Item = &Node<'_>>> = match index {
             Some(i) => Box::new(arr.get(i).into_iter()),
             None => Box::new(arr.iter()),
         };
@@ -878,7 +887,7 @@ fn container_field<'a>(ev: &'a AuditView<'_>, list: PodList, cf: CField, index: 
         CField::Image | CField::ImageRepo => match each(containers, index, &["image"]) {
             Some(v) => many(
                 v.into_iter()
-                    .filter_map(Value::as_str)
+                    .filter_map(Node::as_str)
                     .map(|s| Cow::Borrowed(if cf == CField::ImageRepo { repo_of(s) } else { s })),
             ),
             None => Vals::Missing,
@@ -894,13 +903,13 @@ fn container_field<'a>(ev: &'a AuditView<'_>, list: PodList, cf: CField, index: 
         CField::EffRunAsUser => effective("runAsUser"),
         CField::EffRunAsGroup => effective("runAsGroup"),
         CField::AddCaps => match each(containers, index, &["securityContext", "capabilities", "add"]) {
-            Some(v) => many(v.into_iter().filter_map(Value::as_array).flatten().map(text)),
+            Some(v) => many(v.into_iter().filter_map(Node::as_array).flatten().map(text)),
             None => Vals::Missing,
         },
         CField::HostPort => match each(containers, index, &["ports"]) {
             Some(v) => many(
                 v.into_iter()
-                    .filter_map(Value::as_array)
+                    .filter_map(Node::as_array)
                     .flatten()
                     .filter_map(|p| p.get("hostPort").or_else(|| p.get("containerPort")))
                     .map(text),
