@@ -414,7 +414,10 @@ mod tests {
             format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{ev},{ev}]}}"#);
         // Bodies with escapes and numbers near the limits.
         let escaped = r#"{"auditID":"e","requestObject":{"s":"\u00e9\ud83d\ude00","n":1.5e100,"m":12e-300}}"#;
-        let accepted = [ev.to_string(), proc_line.to_string(), list.clone(), escaped.to_string()];
+        let plain = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"p1","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"objectRef":{"resource":"configmaps","namespace":"d"},"requestObject":{"kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"v\"q\"","n":1.5,"k":"w"}},"responseObject":{"kind":"ConfigMap","metadata":{"name":"c","uid":"1e2"}},"annotations":{"r":"say \"hi\""}}"#;
+        let secret = r#"{"auditID":"s1","verb":"create","objectRef":{"resource":"secrets"},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}}}"#;
+        let accepted =
+            [ev.to_string(), proc_line.to_string(), list.clone(), escaped.to_string(), plain.to_string(), secret.to_string()];
         for line in &accepted {
             let (events, stats) = fast(line).unwrap_or_else(|| panic!("declined {line}"));
             let (g_events, g_problems, g_stats) = general(line);
@@ -422,9 +425,27 @@ mod tests {
             assert_eq!(events, g_events, "{line}");
             assert_eq!(stats, g_stats, "{line}");
         }
+        for line in [ev, secret] {
+            let (events, _) = fast(line).unwrap();
+            let Event::Audit(a) = &events[0] else { panic!() };
+            assert!(!a.request_object.as_ref().unwrap().to_string().contains("c2VjcmV0"), "redacted");
+            // What rules read is redacted too.
+            let mut stats = DecodeStats::default();
+            decode_line(line.as_bytes(), &mut stats, &mut |e| {
+                let EventView::Audit(a) = e else { panic!() };
+                let data = a.request_body().unwrap().get("data").unwrap().text();
+                assert!(data.contains("<redacted>") && !data.contains("c2VjcmV0"), "{data}");
+            });
+        }
+        let mut stats = DecodeStats::default();
+        decode_line(plain.as_bytes(), &mut stats, &mut |e| {
+            let EventView::Audit(a) = e else { panic!() };
+            assert_eq!(a.target_name(), Some("c"));
+            assert_eq!(a.request_body().unwrap().at(&["data", "k"]).unwrap().as_str(), Some("w"), "last duplicate");
+            assert_eq!(a.annotation("r"), Some("say \"hi\""));
+        });
         let (events, _) = fast(ev).unwrap();
         let Event::Audit(a) = &events[0] else { panic!() };
-        assert!(!a.request_object.as_ref().unwrap().to_string().contains("c2VjcmV0"), "redacted");
         assert_eq!(a.annotations["a"], "c", "a later duplicate annotation wins");
 
         let deep = |n: usize| format!(r#"{{"auditID":"d","requestObject":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
