@@ -21,6 +21,7 @@ use crate::process::ProcessEvent;
 pub use crate::view::EventView;
 
 mod fast;
+mod json;
 
 /// Largest accepted JSON value (one line or one pretty-printed document), in bytes.
 pub const MAX_DOCUMENT: usize = 32 * 1024 * 1024;

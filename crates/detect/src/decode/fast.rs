@@ -1,4 +1,5 @@
-//! Fast path of line decoding: one typed serde pass over the bytes for the two shapes that
+//! Fast path of line decoding: one typed serde pass (with [`super::json`]'s reader) over the
+//! bytes for the two shapes that
 //! make up nearly all input (a single audit `Event` or process event per line, and the
 //! webhook backend's `EventList`), producing [`EventView`]s that borrow the line: strings
 //! without escapes are not copied and request/response bodies are light [`Node`] trees
@@ -350,7 +351,7 @@ pub(super) fn decode_line<'b>(
     // One UTF-8 check of the whole line is cheaper than serde_json's check of every string;
     // invalid UTF-8 goes to the general path (which reports it).
     let Ok(text) = std::str::from_utf8(line) else { return false };
-    let Ok(mut doc) = serde_json::from_str::<Doc<'b>>(text) else {
+    let Ok(mut doc) = super::json::from_str::<Doc<'b>>(text) else {
         return false;
     };
     if doc.kind.0 == "EventList" && !doc.records.0 {
@@ -479,13 +480,15 @@ mod tests {
         for line in &declined {
             assert!(fast(line).is_none(), "accepted {line}");
         }
-        // The nesting limit is exactly serde_json's: one level less and both paths agree.
-        let line = deep(126);
-        let (events, _) = fast(&line).expect("within the limit");
+        // Deep nesting is left to the general path (whose limit is serde_json's).
+        let limit = super::super::json::MAX_DEPTH;
+        let line = deep(limit - 1);
+        let (events, _) = fast(&line).expect("within the fast reader's limit");
         assert_eq!(events, general(&line).0);
+        assert!(fast(&deep(limit)).is_none() && general(&deep(126)).0.len() == 1);
         assert!(general(&deep(127)).0.is_empty(), "too deep for the general path");
         let in_list = |n: usize| format!(r#"{{"kind":"EventList","items":[{}]}}"#, deep(n));
-        assert!(fast(&in_list(124)).unwrap().0 == general(&in_list(124)).0);
-        assert!(fast(&in_list(125)).is_none() && general(&in_list(125)).0.is_empty());
+        assert!(fast(&in_list(limit - 3)).unwrap().0 == general(&in_list(limit - 3)).0);
+        assert!(fast(&in_list(limit - 2)).is_none());
     }
 }
