@@ -1,8 +1,15 @@
 //! Detection throughput (criterion): events per second through the whole built-in catalog.
 //!
 //! Groups (run with `cargo bench -p keelwatch-detect --bench throughput`):
-//! - `audit/decode+detect`: raw JSON lines → decode → redact → every catalog rule;
+//! - `audit/decode+detect`: raw JSON lines → decode → redact → every catalog rule → alerts
+//!   (`read_stream_views`, the detector's input path);
+//! - `audit/owned-decode+detect`: the same through `read_stream`, which builds an owned
+//!   `Event` per event (the API for callers that keep events);
 //! - `audit/detect`: the same events already decoded (rule evaluation alone);
+//! - `audit/reference-general-decode+unindexed`: JSON value tree first, then every rule
+//!   without the index (the engine before the fast paths);
+//! - `audit/floor-json-skip`: serde_json only checking the same lines (`IgnoredAny`): what
+//!   any serde_json-based decoder pays before looking at a field;
 //! - `audit/eventlist+detect`: the webhook backend's shape (EventLists of 50 events);
 //! - `process/decode+detect`: node exec events.
 //!
@@ -24,7 +31,7 @@ use common::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
 use keelwatch_detect::Detector;
-use keelwatch_detect::decode::{Event, read_stream};
+use keelwatch_detect::decode::{Event, EventView, decode_body_views, read_stream, read_stream_views};
 use keelwatch_detect::rules::{RuleSet, load_rules};
 use serde_json::{Value, json};
 
@@ -217,7 +224,14 @@ fn event_lists(base: &[Value], n: usize, batch: usize) -> Vec<u8> {
 fn decode_detect(rules: &std::sync::Arc<RuleSet>, input: &[u8]) -> usize {
     let mut det = Detector::new(rules.clone(), "bench");
     let mut alerts = 0;
-    read_stream("bench", input, |e| alerts += det.process(&e).len(), |m| panic!("{m}")).unwrap();
+    read_stream_views("bench", input, |e| alerts += det.process(&e).len(), |m| panic!("{m}")).unwrap();
+    alerts
+}
+
+fn owned_decode_detect(rules: &std::sync::Arc<RuleSet>, input: &[u8]) -> usize {
+    let mut det = Detector::new(rules.clone(), "bench");
+    let mut alerts = 0;
+    read_stream("bench", input, |e: Event| alerts += det.process(&e).len(), |m| panic!("{m}")).unwrap();
     alerts
 }
 
@@ -232,10 +246,13 @@ fn run<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, rules: &std::sync::Arc
         alerts as f64 * 100.0 / N as f64
     );
     group.throughput(Throughput::Elements(N as u64));
+    assert_eq!(owned_decode_detect(rules, &audit_lines), alerts, "both decoders give the same alerts");
     group.bench_function("audit/decode+detect", |b| b.iter(|| decode_detect(rules, &audit_lines)));
+    group.bench_function("audit/owned-decode+detect", |b| b.iter(|| owned_decode_detect(rules, &audit_lines)));
 
-    let mut decoded: Vec<Event> = Vec::with_capacity(N);
-    read_stream("bench", &audit_lines[..], |e| decoded.push(e), |m| panic!("{m}")).unwrap();
+    let (decoded, bad, _) = decode_body_views("bench", &audit_lines);
+    assert!(bad.is_empty() && decoded.len() == N);
+    let decoded: Vec<EventView<'_>> = decoded;
     group.bench_function("audit/detect", |b| {
         b.iter(|| {
             let mut det = Detector::new(rules.clone(), "bench");
@@ -262,6 +279,16 @@ fn run<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, rules: &std::sync::Arc
         })
     });
 
+    group.bench_function("audit/floor-json-skip", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for line in audit_lines.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+                let _: serde::de::IgnoredAny = serde_json::from_slice(line).unwrap();
+                n += 1;
+            }
+            n
+        })
+    });
     let lists = event_lists(&audit, N, 50);
     group.bench_function("audit/eventlist+detect", |b| b.iter(|| decode_detect(rules, &lists)));
 

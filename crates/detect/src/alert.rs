@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditEvent, rfc3339};
+use crate::audit::rfc3339;
+use crate::node::Node;
 use crate::process::ProcessEvent;
 use crate::rules::CompiledRule;
+use crate::view::AuditView;
 
 /// One SecurityAlert row (PascalCase JSON keys, as the table's columns).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,11 +119,12 @@ fn alert_id(alert_type: &str, entity_key: &str, start: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Builds the alert for an audit-rule match.
+/// Builds the alert for an audit-rule match (for an owned event, pass
+/// [`AuditView::from_event`]).
 pub fn from_audit(
     rule: &CompiledRule,
     message: &str,
-    ev: &AuditEvent,
+    ev: &AuditView<'_>,
     cluster: &str,
     now: DateTime<Utc>,
 ) -> SecurityAlert {
@@ -144,9 +147,9 @@ pub fn from_audit(
     }
     if let Some(spec) = ev.request_pod_spec() {
         for list in ["initContainers", "containers", "ephemeralContainers"] {
-            for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
-                let cname = c.get("name").and_then(Value::as_str);
-                let image = c.get("image").and_then(Value::as_str);
+            for c in spec.get(list).and_then(Node::as_array).into_iter().flatten() {
+                let cname = c.get("name").and_then(Node::as_str);
+                let image = c.get("image").and_then(Node::as_str);
                 if let Some(cname) = cname {
                     entities.push(json!({"Type": "container", "Name": cname, "Image": image}));
                 }
@@ -157,7 +160,7 @@ pub fn from_audit(
         }
     }
     if !ev.user.username.is_empty() {
-        entities.push(json!({"Type": "account", "Name": ev.user.username, "Groups": ev.user.groups}));
+        entities.push(json!({"Type": "account", "Name": ev.user.username, "Groups": &ev.user.groups[..]}));
     }
     if let Some(ip) = ev.source_ip() {
         entities.push(json!({"Type": "ip", "Address": ip}));

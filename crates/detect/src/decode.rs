@@ -1,4 +1,6 @@
-//! Input decoding: files, HTTP bodies and single JSON values into [`Event`]s.
+//! Input decoding: files, HTTP bodies and single JSON values into [`Event`]s (owned) or
+//! [`EventView`]s (borrowing the input; what the detector evaluates). The `*_views`
+//! functions are the fast ones: they copy nothing the rules do not need.
 //!
 //! Accepted shapes (mixed freely, one per JSON value): an audit `Event`, an `EventList`
 //! (webhook backend batches), the AKS diagnostic envelope (`properties.log` as a JSON string
@@ -16,8 +18,10 @@ use serde_json::Value;
 
 use crate::audit::AuditEvent;
 use crate::process::ProcessEvent;
+pub use crate::view::EventView;
 
 mod fast;
+mod json;
 
 /// Largest accepted JSON value (one line or one pretty-printed document), in bytes.
 pub const MAX_DOCUMENT: usize = 32 * 1024 * 1024;
@@ -158,8 +162,8 @@ fn decode_inner(
 }
 
 /// Incremental decoder of JSON lines (and pretty-printed documents starting with `{`/`[` at
-/// column 0) for one source: feed it lines with [`LineDecoder::push_line`], then call
-/// [`LineDecoder::finish`] at the end of the input. [`read_stream`] drives it over a reader;
+/// column 0) for one source: feed it lines with [`LineDecoder::push_line`] (owned events) or
+/// [`LineDecoder::push_line_views`], then call [`LineDecoder::finish`] at the end of the input. [`read_stream`] drives it over a reader;
 /// [`crate::tail`] drives it over a followed file.
 #[derive(Debug)]
 pub struct LineDecoder {
@@ -216,6 +220,17 @@ impl LineDecoder {
         on_event: &mut impl FnMut(Event),
         on_malformed: &mut impl FnMut(Malformed),
     ) {
+        self.push_line_views(buf, &mut |e: EventView<'_>| on_event(e.into_event()), on_malformed);
+    }
+
+    /// Feeds one line like [`LineDecoder::push_line`]; events are passed in evaluation form,
+    /// borrowing `buf` where they can.
+    pub fn push_line_views<'b>(
+        &mut self,
+        buf: &'b [u8],
+        on_event: &mut impl FnMut(EventView<'b>),
+        on_malformed: &mut impl FnMut(Malformed),
+    ) {
         self.line_no += 1;
         let line_no = self.line_no;
         let trimmed = trim(buf);
@@ -248,10 +263,7 @@ impl LineDecoder {
         if trimmed.is_empty() {
             return;
         }
-        if fast::decode_line(trimmed, &mut self.events, &mut self.stats) {
-            for e in self.events.drain(..) {
-                on_event(e);
-            }
+        if fast::decode_line(trimmed, &mut self.stats, on_event) {
             return;
         }
         match serde_json::from_slice::<Value>(trimmed) {
@@ -274,16 +286,16 @@ impl LineDecoder {
         }
     }
 
-    fn emit_value(
+    fn emit_value<'b>(
         &mut self,
         value: Value,
         line: usize,
-        on_event: &mut impl FnMut(Event),
+        on_event: &mut impl FnMut(EventView<'b>),
         on_malformed: &mut impl FnMut(Malformed),
     ) {
         decode_value(value, &mut self.events, &mut self.problems, &mut self.stats);
         for e in self.events.drain(..) {
-            on_event(e);
+            on_event(EventView::from(e));
         }
         let problems = std::mem::take(&mut self.problems);
         for p in problems {
@@ -302,15 +314,46 @@ impl LineDecoder {
 /// Reads a stream of JSON values and calls `on_event` for each decoded event and
 /// `on_malformed` for each problem. Returns the counters; an `Err` only for I/O errors
 /// (reading stops there).
+///
+/// Builds an owned [`Event`] for every event; [`read_stream_views`] is the fast form for
+/// callers that only evaluate events.
 pub fn read_stream<R: BufRead>(
     source_name: &str,
-    mut reader: R,
+    reader: R,
     mut on_event: impl FnMut(Event),
+    on_malformed: impl FnMut(Malformed),
+) -> io::Result<DecodeStats> {
+    read_stream_views(source_name, reader, |e| on_event(e.into_event()), on_malformed)
+}
+
+/// [`read_stream`] passing events in evaluation form: each [`EventView`] borrows the line
+/// being decoded, so it lives only for the call (use [`EventView::into_event`] to keep one).
+pub fn read_stream_views<R: BufRead>(
+    source_name: &str,
+    mut reader: R,
+    mut on_event: impl FnMut(EventView<'_>),
     mut on_malformed: impl FnMut(Malformed),
 ) -> io::Result<DecodeStats> {
     let mut decoder = LineDecoder::new(source_name);
     let mut buf = Vec::new();
     loop {
+        // A line that is whole in the reader's buffer is decoded where it is (no copy); a line
+        // that straddles the buffer's end is copied into `buf`.
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(end) = memchr::memchr(b'\n', available) {
+            let line = &available[..=end];
+            if end > MAX_DOCUMENT {
+                decoder.overlong_line(&mut on_malformed);
+            } else {
+                decoder.push_line_views(line, &mut on_event, &mut on_malformed);
+            }
+            reader.consume(end + 1);
+            continue;
+        }
         buf.clear();
         let n = (&mut reader).take(MAX_DOCUMENT as u64 + 1).read_until(b'\n', &mut buf)?;
         if n == 0 {
@@ -328,7 +371,7 @@ pub fn read_stream<R: BufRead>(
             decoder.overlong_line(&mut on_malformed);
             continue;
         }
-        decoder.push_line(&buf, &mut on_event, &mut on_malformed);
+        decoder.push_line_views(&buf, &mut on_event, &mut on_malformed);
     }
     decoder.finish(&mut on_malformed);
     Ok(decoder.stats())
@@ -342,9 +385,32 @@ fn trim(bytes: &[u8]) -> &[u8] {
 
 /// Decodes a whole in-memory body (e.g. a webhook POST): returns the events and problems.
 pub fn decode_body(source_name: &str, body: &[u8]) -> (Vec<Event>, Vec<Malformed>, DecodeStats) {
+    let (views, bad, stats) = decode_body_views(source_name, body);
+    (views.into_iter().map(EventView::into_event).collect(), bad, stats)
+}
+
+/// [`decode_body`] in evaluation form: the events borrow `body`.
+pub fn decode_body_views<'b>(source_name: &str, body: &'b [u8]) -> (Vec<EventView<'b>>, Vec<Malformed>, DecodeStats) {
     let mut events = Vec::new();
     let mut bad = Vec::new();
-    let stats = read_stream(source_name, body, |e| events.push(e), |m| bad.push(m)).unwrap_or_default();
+    let mut decoder = LineDecoder::new(source_name);
+    let mut on_event = |e: EventView<'b>| events.push(e);
+    let mut on_malformed = |m: Malformed| bad.push(m);
+    // The same lines `read_stream` would see, without copying them.
+    let mut rest = body;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        if content.len() > MAX_DOCUMENT {
+            decoder.overlong_line(&mut on_malformed);
+        } else {
+            decoder.push_line_views(line, &mut on_event, &mut on_malformed);
+        }
+    }
+    decoder.finish(&mut on_malformed);
+    let stats = decoder.stats();
     (events, bad, stats)
 }
 

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::alert::{self, SecurityAlert};
-use crate::decode::Event;
 use crate::rules::RuleSet;
+use crate::rules::compile::Scratch;
+use crate::view::{AsEventView, EventView};
 
 /// How many recent (rule, auditID) pairs are remembered for stage de-duplication.
 const DEDUPE_CAPACITY: usize = 65_536;
@@ -25,6 +26,7 @@ pub struct Detector {
     seen: HashSet<(usize, String)>,
     order: VecDeque<(usize, String)>,
     uses_rawtime: bool,
+    scratch: Scratch,
     /// Events evaluated so far.
     pub events: u64,
 }
@@ -41,6 +43,7 @@ impl Detector {
             cluster: cluster.into(),
             seen: HashSet::new(),
             order: VecDeque::new(),
+            scratch: Scratch::default(),
             events: 0,
         }
     }
@@ -50,19 +53,30 @@ impl Detector {
         &self.rules
     }
 
-    /// Evaluates one event; returns one alert (Count 1) per matching rule.
-    pub fn process(&mut self, event: &Event) -> Vec<SecurityAlert> {
+    /// Evaluates one event — an owned [`crate::Event`] or an [`EventView`] — and returns one
+    /// alert (Count 1) per matching rule.
+    pub fn process<E: AsEventView + ?Sized>(&mut self, event: &E) -> Vec<SecurityAlert> {
+        event.with_view(|v| self.process_view(v))
+    }
+
+    fn process_view(&mut self, event: &EventView<'_>) -> Vec<SecurityAlert> {
         self.events += 1;
-        let now = Utc::now();
         match event {
-            Event::Audit(ev) => {
+            EventView::Audit(ev) => {
                 // Parsing the event time costs more than most rules: only when a rule reads it.
                 let rawtime = if self.uses_rawtime {
-                    ev.time().and_then(|t| t.timestamp_nanos_opt()).or_else(|| now.timestamp_nanos_opt()).unwrap_or(1)
+                    ev.time()
+                        .and_then(|t| t.timestamp_nanos_opt())
+                        .or_else(|| Utc::now().timestamp_nanos_opt())
+                        .unwrap_or(1)
                 } else {
                     0
                 };
-                let matches = self.rules.eval_audit(ev, rawtime);
+                let matches = self.rules.eval_audit_view(ev, rawtime, &mut self.scratch);
+                if matches.is_empty() {
+                    return Vec::new();
+                }
+                let now = Utc::now();
                 let mut out = Vec::with_capacity(matches.len());
                 for m in matches {
                     if !ev.audit_id.is_empty() && !self.remember(m.rule, &ev.audit_id) {
@@ -73,12 +87,17 @@ impl Detector {
                 }
                 out
             }
-            Event::Process(ev) => self
-                .rules
-                .eval_process(ev)
-                .into_iter()
-                .map(|m| alert::from_process(&self.rules.rules()[m.rule], &m.message, ev, &self.cluster, now))
-                .collect(),
+            EventView::Process(ev) => {
+                let matches = self.rules.eval_process_with(ev, &mut self.scratch);
+                if matches.is_empty() {
+                    return Vec::new();
+                }
+                let now = Utc::now();
+                matches
+                    .into_iter()
+                    .map(|m| alert::from_process(&self.rules.rules()[m.rule], &m.message, ev, &self.cluster, now))
+                    .collect()
+            }
         }
     }
 
@@ -99,10 +118,7 @@ impl Detector {
     }
 }
 
-/// The time an event happened (for aggregation clocks), if it carries one.
-pub fn event_time(event: &Event) -> Option<DateTime<Utc>> {
-    match event {
-        Event::Audit(ev) => ev.time(),
-        Event::Process(p) => DateTime::parse_from_rfc3339(&p.time).ok().map(|t| t.with_timezone(&Utc)),
-    }
+/// The time an event (owned or a view) happened, for aggregation clocks, if it carries one.
+pub fn event_time<E: AsEventView + ?Sized>(event: &E) -> Option<DateTime<Utc>> {
+    event.event_time()
 }

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::alert::{Aggregator, SecurityAlert};
-use crate::decode::decode_body;
+use crate::decode::decode_body_views;
 use crate::engine::Detector;
 use crate::output::{WebhookSink, write_json_line};
 
@@ -117,7 +117,8 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "missing or wrong bearer token"})))
             .into_response();
     }
-    let (events, malformed, _) = decode_body("POST /audit", &body);
+    // Views borrow the body: decoding copies only what has escapes, outside the lock.
+    let (events, malformed, _) = decode_body_views("POST /audit", &body);
     for m in &malformed {
         eprintln!("detect serve: malformed input: {m}");
     }

@@ -19,6 +19,7 @@ use super::fields::{Field, Source, Vals};
 use super::load::{AlertMeta, Definitions, ExceptionDef, Priority, RuleDef};
 use crate::audit::AuditEvent;
 use crate::process::ProcessEvent;
+use crate::view::AuditView;
 
 /// A compiled, evaluable rule.
 #[derive(Debug)]
@@ -71,8 +72,14 @@ struct Check {
 #[derive(Debug)]
 enum CRhs {
     None,
-    Text { text: String, lower: String, num: Option<f64> },
-    Set(FastSet),
+    Text {
+        text: String,
+        lower: String,
+        num: Option<f64>,
+        /// Substring search for `contains`, prepared once (not per event).
+        finder: memchr::memmem::Finder<'static>,
+    },
+    Set(TextSet),
     Prefixes(Vec<String>),
     Regex(Regex),
 }
@@ -91,8 +98,9 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     fields: Vec<Field>,
     by_source: HashMap<Source, Vec<usize>>,
-    /// Per source: which enabled rules can match given a few cheap fields of the event.
-    index: HashMap<Source, RuleIndex>,
+    /// Per source: which enabled rules can match given a few cheap fields of the event (a
+    /// list, not a map: looked up per event, and there are two sources).
+    index: Vec<(Source, RuleIndex)>,
     /// Rules whose source keelwatch does not evaluate (e.g. `aws_cloudtrail`).
     pub skipped: Vec<SkippedRule>,
     /// Loader notes (ignored items).
@@ -158,31 +166,45 @@ impl RuleSet {
 
     /// Evaluates every enabled `k8s_audit` rule against an event.
     pub fn eval_audit(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_audit(ev, rawtime),
-        };
-        self.eval_with(Source::K8sAudit, &mut ctx)
+        self.eval_audit_view(&AuditView::from_event(ev), rawtime, &mut Scratch::default())
+    }
+
+    /// Evaluates every enabled `k8s_audit` rule against an event in evaluation form, reusing
+    /// `scratch` (per-event state) between calls.
+    pub fn eval_audit_view(&self, ev: &AuditView<'_>, rawtime: i64, scratch: &mut Scratch) -> Vec<RuleMatch> {
+        let vals = std::mem::take(&mut scratch.vals);
+        let mut ctx = Ctx::new(&self.fields, &mut scratch.pos, vals, |f: &Field| f.extract_audit(ev, rawtime));
+        let out = self.eval_with(Source::K8sAudit, &mut ctx, &mut scratch.bits);
+        scratch.vals = ctx.finish();
+        out
     }
 
     /// Evaluates every enabled process rule against an event.
     pub fn eval_process(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_process(ev),
-        };
-        self.eval_with(Source::Process, &mut ctx)
+        self.eval_process_with(ev, &mut Scratch::default())
     }
 
-    fn eval_with<'e, F: Fn(&Field) -> Vals<'e>>(&self, source: Source, ctx: &mut Ctx<'_, 'e, F>) -> Vec<RuleMatch> {
+    /// [`RuleSet::eval_process`] reusing `scratch` between calls.
+    pub fn eval_process_with(&self, ev: &ProcessEvent, scratch: &mut Scratch) -> Vec<RuleMatch> {
+        let vals = std::mem::take(&mut scratch.vals);
+        let mut ctx = Ctx::new(&self.fields, &mut scratch.pos, vals, |f: &Field| f.extract_process(ev));
+        let out = self.eval_with(Source::Process, &mut ctx, &mut scratch.bits);
+        scratch.vals = ctx.finish();
+        out
+    }
+
+    fn eval_with<'e, F: Fn(&Field) -> Vals<'e>>(
+        &self,
+        source: Source,
+        ctx: &mut Ctx<'_, 'e, F>,
+        bits: &mut Vec<u64>,
+    ) -> Vec<RuleMatch> {
         let mut out = Vec::new();
-        let Some(index) = self.index.get(&source) else {
+        let Some((_, index)) = self.index.iter().find(|(s, _)| *s == source) else {
             return out;
         };
-        let candidates = index.candidates(ctx);
-        for i in candidates.ones().map(|k| index.rules[k]) {
+        index.candidates(ctx, bits);
+        for i in ones(bits).map(|k| index.rules[k]) {
             self.eval_rule(i, ctx, &mut out);
         }
         out
@@ -209,11 +231,9 @@ impl RuleSet {
     /// tests of the index).
     #[doc(hidden)]
     pub fn eval_audit_unindexed(&self, ev: &AuditEvent, rawtime: i64) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_audit(ev, rawtime),
-        };
+        let view = AuditView::from_event(ev);
+        let mut pos = Vec::new();
+        let mut ctx = Ctx::new(&self.fields, &mut pos, Vec::new(), |f: &Field| f.extract_audit(&view, rawtime));
         let mut out = Vec::new();
         for &i in self.by_source.get(&Source::K8sAudit).into_iter().flatten() {
             self.eval_rule(i, &mut ctx, &mut out);
@@ -224,17 +244,34 @@ impl RuleSet {
     /// Evaluates every enabled process rule without the rule index (reference for tests).
     #[doc(hidden)]
     pub fn eval_process_unindexed(&self, ev: &ProcessEvent) -> Vec<RuleMatch> {
-        let mut ctx = Ctx {
-            fields: &self.fields,
-            cache: vec![None; self.fields.len()],
-            extract: |f: &Field| f.extract_process(ev),
-        };
+        let mut pos = Vec::new();
+        let mut ctx = Ctx::new(&self.fields, &mut pos, Vec::new(), |f: &Field| f.extract_process(ev));
         let mut out = Vec::new();
         for &i in self.by_source.get(&Source::Process).into_iter().flatten() {
             self.eval_rule(i, &mut ctx, &mut out);
         }
         out
     }
+}
+
+/// Per-event evaluation buffers kept between events (a [`crate::Detector`] owns one), so
+/// evaluating an event allocates nothing unless a rule matches.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Per field slot: where its values are in `vals` (stale entries are harmless: see
+    /// [`Ctx::vals`]).
+    pos: Vec<u32>,
+    /// The values extracted for the current event; empty between events.
+    vals: Vec<(usize, Vals<'static>)>,
+    /// Candidate rules of the index.
+    bits: Vec<u64>,
+}
+
+/// Empties a value list and hands its allocation to a list of another lifetime (the element
+/// types have the same layout, so the standard library reuses the buffer in place).
+fn recycle<'b>(mut vals: Vec<(usize, Vals<'_>)>) -> Vec<(usize, Vals<'b>)> {
+    vals.clear();
+    vals.into_iter().map(|_| (0, Vals::Missing)).collect()
 }
 
 /// FxHash-style hasher for sets of rule values: lookups only (the sets are built from rule
@@ -265,6 +302,53 @@ impl Hasher for FastHasher {
 type FastBuild = BuildHasherDefault<FastHasher>;
 type FastSet = HashSet<String, FastBuild>;
 
+/// A set of rule values with a length filter in front: most event values have a length no
+/// member has, and are rejected without hashing. Small sets (`ka.stage in (ResponseComplete,
+/// ResponseStarted)` is in most rules) are scanned instead of hashed.
+#[derive(Debug, Default)]
+struct TextSet {
+    /// The members, when there are few.
+    few: Vec<String>,
+    /// The members, when there are many.
+    set: FastSet,
+    /// Bit `min(len, 63)` is set for each member length.
+    lens: u64,
+}
+
+/// Largest set that is scanned rather than hashed.
+const SCAN_MAX: usize = 8;
+
+impl TextSet {
+    fn len_bit(s: &str) -> u64 {
+        1 << s.len().min(63)
+    }
+    fn contains(&self, v: &str) -> bool {
+        if self.lens & TextSet::len_bit(v) == 0 {
+            return false;
+        }
+        if self.set.is_empty() { self.few.iter().any(|m| m.as_bytes() == v.as_bytes()) } else { self.set.contains(v) }
+    }
+    fn is_empty(&self) -> bool {
+        self.few.is_empty() && self.set.is_empty()
+    }
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.few.iter().chain(self.set.iter())
+    }
+}
+
+impl FromIterator<String> for TextSet {
+    fn from_iter<I: IntoIterator<Item = String>>(items: I) -> TextSet {
+        let mut few: Vec<String> = items.into_iter().collect();
+        few.sort();
+        few.dedup();
+        let lens = few.iter().fold(0, |m, s| m | TextSet::len_bit(s));
+        if few.len() > SCAN_MAX {
+            return TextSet { few: Vec::new(), set: few.into_iter().collect(), lens };
+        }
+        TextSet { few, set: FastSet::default(), lens }
+    }
+}
+
 /// A set of rule positions (bit k = the k-th rule of a [`RuleIndex`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Bits(Vec<u64>);
@@ -276,29 +360,30 @@ impl Bits {
     fn set(&mut self, k: usize) {
         self.0[k / 64] |= 1 << (k % 64);
     }
-    fn and(&mut self, other: &Bits) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a &= b;
-        }
-    }
     fn or(&mut self, other: &Bits) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a |= b;
         }
     }
+    #[cfg(test)]
     fn ones(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
-            let mut word = word;
-            std::iter::from_fn(move || {
-                if word == 0 {
-                    return None;
-                }
-                let bit = word.trailing_zeros() as usize;
-                word &= word - 1;
-                Some(w * 64 + bit)
-            })
-        })
+        ones(&self.0)
     }
+}
+
+/// Positions of the set bits.
+fn ones(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            if word == 0 {
+                return None;
+            }
+            let bit = word.trailing_zeros() as usize;
+            word &= word - 1;
+            Some(w * 64 + bit)
+        })
+    })
 }
 
 /// What a condition needs of cheap scalar fields to be true: for each listed slot, the
@@ -383,7 +468,17 @@ struct SlotIndex {
     /// Rules not constrained on this slot (they pass whatever its value).
     any: Bits,
     /// Value → rules allowed with that value (constrained ones accepting it, plus `any`).
-    by_value: HashMap<String, Bits, FastBuild>,
+    /// A scan of a few short keys, most rejected by length, beats hashing the event's value.
+    by_value: Vec<(String, Bits)>,
+}
+
+impl SlotIndex {
+    fn allowed(&self, value: &str) -> &Bits {
+        self.by_value
+            .iter()
+            .find(|(k, _)| k.len() == value.len() && k.as_bytes() == value.as_bytes())
+            .map_or(&self.any, |(_, bits)| bits)
+    }
 }
 
 impl RuleIndex {
@@ -407,7 +502,7 @@ impl RuleIndex {
             .into_iter()
             .map(|(slot, _)| {
                 let mut any = Bits::empty(n);
-                let mut by_value: HashMap<String, Bits, FastBuild> = HashMap::default();
+                let mut by_value: BTreeMap<String, Bits> = BTreeMap::new();
                 for (k, nd) in needs.iter().enumerate() {
                     match nd.as_ref().and_then(|m| m.get(&slot)) {
                         None => any.set(k),
@@ -421,39 +516,65 @@ impl RuleIndex {
                 for bits in by_value.values_mut() {
                     bits.or(&any);
                 }
-                SlotIndex { slot, any, by_value }
+                SlotIndex { slot, any, by_value: by_value.into_iter().collect() }
             })
             .collect();
         RuleIndex { rules: indices.to_vec(), all, slots }
     }
 
-    /// The rules that may match this event.
-    fn candidates<'e, F: Fn(&Field) -> Vals<'e>>(&self, ctx: &mut Ctx<'_, 'e, F>) -> Bits {
-        let mut cand = self.all.clone();
+    /// The rules that may match this event, into `cand` (bit k = `rules[k]`).
+    fn candidates<'e, F: Fn(&Field) -> Vals<'e>>(&self, ctx: &mut Ctx<'_, 'e, F>, cand: &mut Vec<u64>) {
+        cand.clear();
+        cand.extend_from_slice(&self.all.0);
         for s in &self.slots {
             let allowed = match ctx.vals(s.slot) {
-                Vals::One(v) => s.by_value.get(v.as_ref()).unwrap_or(&s.any),
+                Vals::One(v) => s.allowed(v),
                 _ => &s.any,
             };
-            cand.and(allowed);
+            for (a, b) in cand.iter_mut().zip(&allowed.0) {
+                *a &= b;
+            }
         }
-        cand
     }
 }
 
-/// Per-event evaluation state: each field is extracted at most once.
+/// Per-event evaluation state: each field is extracted at most once. Only the fields an
+/// event touches are stored (and dropped): a cache the size of all fields cost more to reset
+/// than most rules cost to evaluate.
 struct Ctx<'r, 'e, F: Fn(&Field) -> Vals<'e>> {
     fields: &'r [Field],
-    cache: Vec<Option<Vals<'e>>>,
+    pos: &'r mut [u32],
+    vals: Vec<(usize, Vals<'e>)>,
     extract: F,
 }
 
-impl<'e, F: Fn(&Field) -> Vals<'e>> Ctx<'_, 'e, F> {
-    fn vals(&mut self, slot: usize) -> &Vals<'e> {
-        if self.cache[slot].is_none() {
-            self.cache[slot] = Some((self.extract)(&self.fields[slot]));
+impl<'r, 'e, F: Fn(&Field) -> Vals<'e>> Ctx<'r, 'e, F> {
+    /// A context over buffers kept between events: `pos` (one entry per field) and `vals`
+    /// (empty; its allocation is reused).
+    fn new(fields: &'r [Field], pos: &'r mut Vec<u32>, vals: Vec<(usize, Vals<'_>)>, extract: F) -> Self {
+        if pos.len() != fields.len() {
+            pos.clear();
+            pos.resize(fields.len(), u32::MAX);
         }
-        self.cache[slot].as_ref().unwrap_or(&Vals::Missing)
+        Ctx { fields, pos, vals: recycle(vals), extract }
+    }
+
+    /// Ends the event: returns the (emptied) value list for the next one.
+    fn finish(self) -> Vec<(usize, Vals<'static>)> {
+        recycle(self.vals)
+    }
+
+    fn vals(&mut self, slot: usize) -> &Vals<'e> {
+        // `pos` is not reset between events: an entry counts only if it points at this slot's
+        // values of this event.
+        let p = self.pos[slot] as usize;
+        if self.vals.get(p).is_none_or(|(s, _)| *s != slot) {
+            let v = (self.extract)(&self.fields[slot]);
+            self.pos[slot] = self.vals.len() as u32;
+            self.vals.push((slot, v));
+            return &self.vals[self.vals.len() - 1].1;
+        }
+        &self.vals[p].1
     }
 }
 
@@ -494,18 +615,22 @@ fn contains_ci(hay: &str, needle_lower: &str) -> bool {
         return true;
     }
     if hay.is_ascii() && needle_lower.is_ascii() {
-        let n = needle_lower.as_bytes();
-        return hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        let (h, n) = (hay.as_bytes(), needle_lower.as_bytes());
+        // Compare only where the first byte matches (this runs on user agents and URIs of
+        // every event).
+        let (lo, up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
+        return memchr::memchr2_iter(lo, up, h)
+            .any(|i| h.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n)));
     }
     hay.to_lowercase().contains(needle_lower)
 }
 
 fn scalar(op: Op, rhs: &CRhs, v: &str) -> bool {
     match rhs {
-        CRhs::Text { text, lower, num } => match op {
+        CRhs::Text { text, lower, num, finder } => match op {
             Op::Eq => v == text,
             Op::Ne => v != text,
-            Op::Contains => v.contains(text.as_str()),
+            Op::Contains => finder.find(v.as_bytes()).is_some(),
             Op::IContains => contains_ci(v, lower),
             Op::StartsWith => v.starts_with(text.as_str()),
             Op::EndsWith => v.ends_with(text.as_str()),
@@ -731,7 +856,12 @@ impl<'d> Compiler<'d> {
             }
             (Op::Regex, Rhs::Value(v)) => CRhs::Regex(Regex::new(v).map_err(|e| format!("invalid regex '{v}': {e}"))?),
             (_, Rhs::Value(v)) => {
-                CRhs::Text { text: v.clone(), lower: v.to_lowercase(), num: v.trim().parse::<f64>().ok() }
+                CRhs::Text {
+                    text: v.clone(),
+                    lower: v.to_lowercase(),
+                    num: v.trim().parse::<f64>().ok(),
+                    finder: memchr::memmem::Finder::new(v.as_bytes()).into_owned(),
+                }
             }
             (op, _) => return Err(format!("operator '{}' needs a value", op.as_str())),
         };
@@ -1022,7 +1152,7 @@ mod tests {
             assert_eq!(names(rs.eval_audit(&ev, 1)), want, "{ev:?}");
             assert_eq!(rs.eval_audit(&ev, 1), rs.eval_audit_unindexed(&ev, 1));
         }
-        let index = &rs.index[&Source::K8sAudit];
+        let index = &rs.index.iter().find(|(s, _)| *s == Source::K8sAudit).unwrap().1;
         assert!(
             !index.all.ones().any(|k| rs.rules()[index.rules[k]].name == "r_never"),
             "statically false rule dropped"

@@ -16,8 +16,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::audit::AuditEvent;
+use crate::node::Node;
 use crate::process::ProcessEvent;
+use crate::view::AuditView;
 
 /// The event source a rule is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,11 +110,34 @@ enum CField {
     HostPort,
 }
 
+/// Scalar fields of the event outside the bodies, resolved once at compile time (matching
+/// key paths per event showed up in profiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scalar {
+    AuditId,
+    Stage,
+    Verb,
+    Uri,
+    UserAgent,
+    UserName,
+    ImpUserName,
+    Namespace,
+    Resource,
+    Subresource,
+    RespCode,
+    RespReason,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     // --- k8s_audit ---
-    Keys(&'static [&'static str]),
-    KeysList(&'static [&'static str]),
+    Scalar(Scalar),
+    /// A value at a key path inside the request object.
+    ReqPath(&'static [&'static str]),
+    /// A value at a key path inside the response object.
+    RespPath(&'static [&'static str]),
+    /// The elements of an array at a key path inside the request object.
+    ReqList(&'static [&'static str]),
     Annotation(&'static str),
     UserGroups,
     UriParam,
@@ -236,8 +260,7 @@ impl Field {
             return false;
         }
         match &self.kind {
-            Kind::Keys(keys) => !matches!(keys.first(), Some(&"requestObject") | Some(&"responseObject")),
-            Kind::Annotation(_) => true,
+            Kind::Scalar(_) | Kind::Annotation(_) => true,
             Kind::JevtValue => {
                 matches!(self.arg.as_deref(), Some("/stage") | Some("/verb") | Some("/auditID") | Some("/requestURI"))
             }
@@ -252,7 +275,7 @@ impl Field {
     }
 
     /// Extracts this field from an audit event.
-    pub fn extract_audit<'a>(&self, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
+    pub fn extract_audit<'a>(&self, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a> {
         extract_audit(self, ev, rawtime)
     }
 
@@ -406,8 +429,8 @@ fn lookup(name: &str) -> Option<(Kind, bool, Source, ArgKind)> {
         }
     }
     match name {
-        "ka.auditid" => audit(K::Keys(&["auditID"]), false, A::None),
-        "ka.stage" => audit(K::Keys(&["stage"]), false, A::None),
+        "ka.auditid" => audit(K::Scalar(Scalar::AuditId), false, A::None),
+        "ka.stage" => audit(K::Scalar(Scalar::Stage), false, A::None),
         "ka.auth.decision" => audit(K::Annotation("authorization.k8s.io/decision"), false, A::None),
         "ka.auth.reason" => audit(K::Annotation("authorization.k8s.io/reason"), false, A::None),
         "ka.auth.openshift.decision" => audit(K::Annotation("authentication.openshift.io/decision"), false, A::None),
@@ -419,25 +442,25 @@ fn lookup(name: &str) -> Option<(Kind, bool, Source, ArgKind)> {
             audit(K::Annotation("pod-security.kubernetes.io/audit-violations"), false, A::None)
         }
         "ka.cluster.name" => audit(K::Annotation("cluster_name"), false, A::None),
-        "ka.user.name" => audit(K::Keys(&["user", "username"]), false, A::None),
+        "ka.user.name" => audit(K::Scalar(Scalar::UserName), false, A::None),
         "ka.user.groups" => audit(K::UserGroups, true, A::None),
-        "ka.impuser.name" => audit(K::Keys(&["impersonatedUser", "username"]), false, A::None),
-        "ka.verb" => audit(K::Keys(&["verb"]), false, A::None),
-        "ka.uri" => audit(K::Keys(&["requestURI"]), false, A::None),
+        "ka.impuser.name" => audit(K::Scalar(Scalar::ImpUserName), false, A::None),
+        "ka.verb" => audit(K::Scalar(Scalar::Verb), false, A::None),
+        "ka.uri" => audit(K::Scalar(Scalar::Uri), false, A::None),
         "ka.uri.param" => audit(K::UriParam, false, A::Required),
         "ka.target.name" | "ka.req.configmap.name" => audit(K::TargetName, false, A::None),
-        "ka.target.namespace" => audit(K::Keys(&["objectRef", "namespace"]), false, A::None),
-        "ka.target.resource" => audit(K::Keys(&["objectRef", "resource"]), false, A::None),
-        "ka.target.subresource" => audit(K::Keys(&["objectRef", "subresource"]), false, A::None),
+        "ka.target.namespace" => audit(K::Scalar(Scalar::Namespace), false, A::None),
+        "ka.target.resource" => audit(K::Scalar(Scalar::Resource), false, A::None),
+        "ka.target.subresource" => audit(K::Scalar(Scalar::Subresource), false, A::None),
         "ka.target.pod.name" => audit(K::TargetPodName, false, A::None),
-        "ka.req.binding.subjects" => audit(K::KeysList(&["requestObject", "subjects"]), true, A::None),
+        "ka.req.binding.subjects" => audit(K::ReqList(&["subjects"]), true, A::None),
         "ka.req.binding.subjects.user_names" => audit(K::SubjectNames("User"), true, A::None),
         "ka.req.binding.subjects.serviceaccount_names" => audit(K::SubjectNames("ServiceAccount"), true, A::None),
         "ka.req.binding.subjects.serviceaccount_ns_names" => {
             audit(K::SubjectNames("NamespacedServiceAccount"), true, A::None)
         }
         "ka.req.binding.subjects.group_names" => audit(K::SubjectNames("Group"), true, A::None),
-        "ka.req.binding.role" => audit(K::Keys(&["requestObject", "roleRef", "name"]), false, A::None),
+        "ka.req.binding.role" => audit(K::ReqPath(&["roleRef", "name"]), false, A::None),
         "ka.req.binding.subject.has_name" => audit(K::SubjectHasName, false, A::Required),
         "ka.req.configmap.obj" => audit(K::ConfigmapObj, false, A::None),
         "ka.req.container.image" => audit(K::FirstContainerImage { repo: false }, false, A::None),
@@ -454,21 +477,21 @@ fn lookup(name: &str) -> Option<(Kind, bool, Source, ArgKind)> {
         "ka.req.pod.supplemental_groups" => {
             audit(K::PodSpecList(&["securityContext", "supplementalGroups"]), true, A::None)
         }
-        "ka.req.role.rules" => audit(K::KeysList(&["requestObject", "rules"]), true, A::None),
+        "ka.req.role.rules" => audit(K::ReqList(&["rules"]), true, A::None),
         "ka.req.role.rules.apiGroups" => audit(K::RoleRulesField("apiGroups"), true, A::Index),
         "ka.req.role.rules.nonResourceURLs" => audit(K::RoleRulesField("nonResourceURLs"), true, A::Index),
         "ka.req.role.rules.verbs" => audit(K::RoleRulesField("verbs"), true, A::Index),
         "ka.req.role.rules.resources" => audit(K::RoleRulesField("resources"), true, A::Index),
-        "ka.req.service.type" => audit(K::Keys(&["requestObject", "spec", "type"]), false, A::None),
+        "ka.req.service.type" => audit(K::ReqPath(&["spec", "type"]), false, A::None),
         "ka.req.service.ports" => audit(K::ServicePorts, true, A::Index),
         "ka.req.volume.hostpath" => audit(K::VolumeHostpathPrefix, false, A::Required),
         "ka.req.pod.volumes.hostpath" => audit(K::PodVolumes(&["hostPath", "path"]), true, A::Index),
         "ka.req.pod.volumes.flexvolume_driver" => audit(K::PodVolumes(&["flexVolume", "driver"]), true, A::Index),
         "ka.req.pod.volumes.volume_type" => audit(K::PodVolumeTypes, true, A::Index),
-        "ka.resp.name" => audit(K::Keys(&["responseObject", "metadata", "name"]), false, A::None),
-        "ka.response.code" => audit(K::Keys(&["responseStatus", "code"]), false, A::None),
-        "ka.response.reason" => audit(K::Keys(&["responseStatus", "reason"]), false, A::None),
-        "ka.useragent" => audit(K::Keys(&["userAgent"]), false, A::None),
+        "ka.resp.name" => audit(K::RespPath(&["metadata", "name"]), false, A::None),
+        "ka.response.code" => audit(K::Scalar(Scalar::RespCode), false, A::None),
+        "ka.response.reason" => audit(K::Scalar(Scalar::RespReason), false, A::None),
+        "ka.useragent" => audit(K::Scalar(Scalar::UserAgent), false, A::None),
         "ka.sourceips" => audit(K::SourceIps, true, A::Index),
         "jevt.value" => audit(K::JevtValue, false, A::Pointer),
         "jevt.obj" => audit(K::JevtObj, false, A::None),
@@ -504,17 +527,23 @@ fn lookup(name: &str) -> Option<(Kind, bool, Source, ArgKind)> {
     }
 }
 
-fn text(v: &Value) -> Cow<'_, str> {
+fn text<'a>(v: &'a Node<'_>) -> Cow<'a, str> {
+    v.text()
+}
+
+fn one<'a>(v: Option<&'a Node<'_>>) -> Vals<'a> {
     match v {
-        Value::String(s) => Cow::Borrowed(s.as_str()),
-        other => Cow::Owned(other.to_string()),
+        Some(Node::Null) | None => Vals::Missing,
+        Some(v) => Vals::One(text(v)),
     }
 }
 
-fn one(v: Option<&Value>) -> Vals<'_> {
+/// [`one`] for a `Value` (pointers into whole bodies).
+fn one_value(v: Option<&Value>) -> Vals<'_> {
     match v {
         Some(Value::Null) | None => Vals::Missing,
-        Some(v) => Vals::One(text(v)),
+        Some(Value::String(s)) => Vals::One(Cow::Borrowed(s)),
+        Some(other) => Vals::One(Cow::Owned(other.to_string())),
     }
 }
 
@@ -522,14 +551,14 @@ fn many<'a>(items: impl Iterator<Item = Cow<'a, str>>) -> Vals<'a> {
     Vals::Many(items.collect())
 }
 
-fn path<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(v, |v, k| v.get(*k))
+fn path<'a, 'n>(v: &'a Node<'n>, keys: &[&str]) -> Option<&'a Node<'n>> {
+    v.at(keys)
 }
 
 /// Values at `keys` below each element of the array `list` (or only element `index`).
-fn each<'a>(list: Option<&'a Value>, index: Option<usize>, keys: &[&str]) -> Option<Vec<&'a Value>> {
+fn each<'a, 'n>(list: Option<&'a Node<'n>>, index: Option<usize>, keys: &[&str]) -> Option<Vec<&'a Node<'n>>> {
     let arr = list?.as_array()?;
-    let items: Box<dyn Iterator<Item = &'a Value>> = match index {
+    let items: Box<dyn Iterator<Item = &'a Node<'n>>> = match index {
         Some(i) => Box::new(arr.get(i).into_iter()),
         None => Box::new(arr.iter()),
     };
@@ -604,58 +633,42 @@ fn common_code(code: i64) -> Option<&'static str> {
     })
 }
 
-fn audit_keys<'a>(ev: &'a AuditEvent, keys: &[&str]) -> Option<Cow<'a, str>> {
-    let s: Option<&'a str> = match keys {
-        ["auditID"] => Some(&ev.audit_id),
-        ["stage"] => Some(&ev.stage),
-        ["verb"] => Some(&ev.verb),
-        ["requestURI"] => Some(&ev.request_uri),
-        ["userAgent"] => ev.user_agent.as_deref(),
-        ["user", "username"] => Some(&ev.user.username),
-        ["impersonatedUser", "username"] => ev.impersonated_user.as_ref().map(|u| u.username.as_str()),
-        ["objectRef", "namespace"] => ev.namespace(),
-        ["objectRef", "resource"] => ev.resource(),
-        ["objectRef", "subresource"] => ev.subresource(),
-        ["responseStatus", "code"] => {
+fn scalar<'a>(ev: &'a AuditView<'_>, which: Scalar) -> Option<Cow<'a, str>> {
+    let s: Option<&'a str> = match which {
+        Scalar::AuditId => Some(&ev.audit_id),
+        Scalar::Stage => Some(&ev.stage),
+        Scalar::Verb => Some(&ev.verb),
+        Scalar::Uri => Some(&ev.request_uri),
+        Scalar::UserAgent => ev.user_agent.as_deref(),
+        Scalar::UserName => Some(&ev.user.username),
+        Scalar::ImpUserName => ev.impersonated_user.as_ref().map(|u| u.username.as_ref()),
+        Scalar::Namespace => ev.namespace(),
+        Scalar::Resource => ev.resource(),
+        Scalar::Subresource => ev.subresource(),
+        Scalar::RespCode => {
             return ev.response_status.as_ref()?.code.map(|c| match common_code(c) {
                 Some(s) => Cow::Borrowed(s),
                 None => Cow::Owned(c.to_string()),
             });
         }
-        ["responseStatus", "reason"] => ev.response_status.as_ref()?.reason.as_deref(),
-        ["requestObject", rest @ ..] => return one(path(ev.request_object.as_ref()?, rest)).first(),
-        ["responseObject", rest @ ..] => return one(path(ev.response_object.as_ref()?, rest)).first(),
-        _ => None,
+        Scalar::RespReason => ev.response_status.as_ref()?.reason.as_deref(),
     };
     s.filter(|s| !s.is_empty()).map(Cow::Borrowed)
 }
 
-impl<'a> Vals<'a> {
-    fn first(self) -> Option<Cow<'a, str>> {
-        match self {
-            Vals::Missing => None,
-            Vals::One(v) => Some(v),
-            Vals::Many(mut v) => (!v.is_empty()).then(|| v.swap_remove(0)),
-        }
-    }
-}
 
-fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
+fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a> {
     let pod_spec = || ev.request_pod_spec();
     match &f.kind {
-        Kind::Keys(keys) => audit_keys(ev, keys).map_or(Vals::Missing, Vals::One),
-        Kind::KeysList(keys) => {
-            let v = match keys {
-                ["requestObject", rest @ ..] => ev.request_object.as_ref().and_then(|o| path(o, rest)),
-                _ => None,
-            };
-            match v.and_then(Value::as_array) {
-                Some(arr) => many(arr.iter().map(text)),
-                None => Vals::Missing,
-            }
-        }
+        Kind::Scalar(which) => scalar(ev, *which).map_or(Vals::Missing, Vals::One),
+        Kind::ReqPath(keys) => one(ev.request_body().and_then(|o| path(o, keys))),
+        Kind::RespPath(keys) => one(ev.response_body().and_then(|o| path(o, keys))),
+        Kind::ReqList(keys) => match ev.request_body().and_then(|o| path(o, keys)).and_then(Node::as_array) {
+            Some(arr) => many(arr.iter().map(text)),
+            None => Vals::Missing,
+        },
         Kind::Annotation(key) => ev.annotation(key).map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
-        Kind::UserGroups => many(ev.user.groups.iter().map(|g| Cow::Borrowed(g.as_str()))),
+        Kind::UserGroups => many(ev.user.groups.iter().map(|g| Cow::Borrowed(g.as_ref()))),
         Kind::UriParam => {
             let key = f.arg.as_deref().unwrap_or("");
             uri_params(&ev.request_uri, key).into_iter().next().map_or(Vals::Missing, |v| Vals::One(Cow::Owned(v)))
@@ -667,13 +680,13 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
             .map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
         Kind::TargetPodName => {
             if ev.resource() == Some("pods") && ev.subresource().is_none() {
-                one(ev.response_object.as_ref().and_then(|o| o.pointer("/metadata/name")))
+                one(ev.response_body().and_then(|o| path(o, &["metadata", "name"])))
             } else {
                 Vals::Missing
             }
         }
         Kind::SubjectNames(kind) => {
-            let Some(subjects) = ev.request_object.as_ref().and_then(|o| o.get("subjects")).and_then(Value::as_array)
+            let Some(subjects) = ev.request_body().and_then(|o| o.get("subjects")).and_then(Node::as_array)
             else {
                 return Vals::Many(Vec::new());
             };
@@ -692,7 +705,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
             }))
         }
         Kind::SubjectHasName => Vals::One(Cow::Borrowed("true")),
-        Kind::ConfigmapObj => one(ev.request_object.as_ref().and_then(|o| o.get("data"))),
+        Kind::ConfigmapObj => one(ev.request_body().and_then(|o| o.get("data"))),
         Kind::Container(list, cf) => container_field(ev, *list, *cf, f.index),
         Kind::FirstContainerImage { repo } => {
             match container_field(
@@ -712,21 +725,21 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
             Vals::One(Cow::Borrowed(if any { "true" } else { "false" }))
         }
         Kind::PodSpec(keys) => one(pod_spec().and_then(|s| path(s, keys))),
-        Kind::PodSpecList(keys) => match pod_spec().and_then(|s| path(s, keys)).and_then(Value::as_array) {
+        Kind::PodSpecList(keys) => match pod_spec().and_then(|s| path(s, keys)).and_then(Node::as_array) {
             Some(arr) => many(arr.iter().map(text)),
             None => Vals::Missing,
         },
         Kind::RoleRulesField(key) => {
-            let rules = ev.request_object.as_ref().and_then(|o| o.get("rules"));
+            let rules = ev.request_body().and_then(|o| o.get("rules"));
             match each(rules, f.index, &[key]) {
                 Some(vals) => {
-                    many(vals.into_iter().filter_map(Value::as_array).flatten().filter(|v| !v.is_null()).map(text))
+                    many(vals.into_iter().filter_map(Node::as_array).flatten().filter(|v| !v.is_null()).map(text))
                 }
                 None => Vals::Missing,
             }
         }
         Kind::ServicePorts => {
-            let ports = ev.request_object.as_ref().and_then(|o| o.pointer("/spec/ports"));
+            let ports = ev.request_body().and_then(|o| path(o, &["spec", "ports"]));
             match each(ports, f.index, &[]) {
                 Some(vals) => many(vals.into_iter().map(text)),
                 None => Vals::Missing,
@@ -749,23 +762,23 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
         Kind::PodVolumeTypes => match each(pod_spec().and_then(|s| s.get("volumes")), f.index, &[]) {
             Some(vals) => many(
                 vals.into_iter()
-                    .filter_map(Value::as_object)
-                    .flat_map(|o| o.keys())
-                    .filter(|k| k.as_str() != "name")
-                    .map(|k| Cow::Borrowed(k.as_str())),
+                    .filter_map(Node::as_object)
+                    .flat_map(|o| o.iter().map(|(k, _)| k))
+                    .filter(|k| k.as_ref() != "name")
+                    .map(|k| Cow::Borrowed(k.as_ref())),
             ),
             None => Vals::Missing,
         },
         Kind::SourceIps => match f.index {
-            Some(i) => ev.source_ips.get(i).map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s))),
-            None => many(ev.source_ips.iter().map(|s| Cow::Borrowed(s.as_str()))),
+            Some(i) => ev.source_ips.get(i).map_or(Vals::Missing, |s| Vals::One(Cow::Borrowed(s.as_ref()))),
+            None => many(ev.source_ips.iter().map(|s| Cow::Borrowed(s.as_ref()))),
         },
         Kind::JevtValue => {
             let ptr = f.arg.as_deref().unwrap_or("");
             let found = if let Some(rest) = ptr.strip_prefix("/requestObject") {
-                ev.request_object.as_ref().and_then(|o| o.pointer(rest))
+                ev.request_object().and_then(|o| o.pointer(rest))
             } else if let Some(rest) = ptr.strip_prefix("/responseObject") {
-                ev.response_object.as_ref().and_then(|o| o.pointer(rest))
+                ev.response_object().and_then(|o| o.pointer(rest))
             } else {
                 match ptr {
                     "/stage" => return Vals::One(Cow::Borrowed(&ev.stage)),
@@ -781,13 +794,13 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
                     Some(other) => Vals::One(Cow::Owned(other.to_string())),
                 };
             };
-            one(found)
+            one_value(found)
         }
         Kind::JevtObj => Vals::One(Cow::Owned(ev.to_value().to_string())),
         Kind::JevtTime => ev.time().map_or(Vals::Missing, |t| Vals::One(Cow::Owned(crate::audit::rfc3339(t)))),
         Kind::JevtRawtime => Vals::One(Cow::Owned(rawtime.to_string())),
         Kind::KwPortNumbers => {
-            let ports = ev.request_object.as_ref().and_then(|o| o.pointer("/spec/ports")).and_then(Value::as_array);
+            let ports = ev.request_body().and_then(|o| path(o, &["spec", "ports"])).and_then(Node::as_array);
             match ports {
                 Some(ports) => many(
                     ports
@@ -801,8 +814,8 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
             }
         }
         Kind::KwConfigmapKeys | Kind::KwConfigmapValues => {
-            let obj = ev.request_object.as_ref();
-            let maps = ["data", "binaryData"].map(|k| obj.and_then(|o| o.get(k)).and_then(Value::as_object));
+            let obj = ev.request_body();
+            let maps = ["data", "binaryData"].map(|k| obj.and_then(|o| o.get(k)).and_then(Node::as_object));
             if maps.iter().all(Option::is_none) {
                 return Vals::Missing;
             }
@@ -811,7 +824,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
                 maps.into_iter()
                     .flatten()
                     .flat_map(|m| m.iter())
-                    .map(|(k, v)| if keys { Cow::Borrowed(k.as_str()) } else { text(v) }),
+                    .map(|(k, v)| if keys { Cow::Borrowed(k.as_ref()) } else { text(v) }),
             )
         }
         Kind::KwAllImages => {
@@ -827,7 +840,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditEvent, rawtime: i64) -> Vals<'a> {
     }
 }
 
-fn container_field(ev: &AuditEvent, list: PodList, cf: CField, index: Option<usize>) -> Vals<'_> {
+fn container_field<'a>(ev: &'a AuditView<'_>, list: PodList, cf: CField, index: Option<usize>) -> Vals<'a> {
     let Some(spec) = ev.request_pod_spec() else { return Vals::Missing };
     let key = match list {
         PodList::Containers => "containers",
@@ -846,7 +859,7 @@ fn container_field(ev: &AuditEvent, list: PodList, cf: CField, index: Option<usi
             Some(v) => {
                 let items: Vec<Cow<'_, str>> = v
                     .into_iter()
-                    .filter_map(Value::as_array)
+                    .filter_map(Node::as_array)
                     .map(|a| Cow::Owned(a.iter().map(|x| text(x).into_owned()).collect::<Vec<_>>().join(" ")))
                     .collect();
                 if items.is_empty() { Vals::Missing } else { Vals::Many(items) }
@@ -855,13 +868,13 @@ fn container_field(ev: &AuditEvent, list: PodList, cf: CField, index: Option<usi
         }
     };
     let effective = |k: &'static str| -> Vals<'_> {
-        let pod_level = spec.pointer(&format!("/securityContext/{k}")).map(|v| text(v).into_owned());
-        let Some(arr) = containers.and_then(Value::as_array) else { return Vals::Missing };
-        let items: Box<dyn Iterator<Item = &Value>> = match index {
+        let pod_level = path(spec, &["securityContext", k]).map(|v| text(v).into_owned());
+        let Some(arr) = containers.and_then(Node::as_array) else { return Vals::Missing };
+        let items: Box<dyn Iterator<Item = &Node<'_>>> = match index {
             Some(i) => Box::new(arr.get(i).into_iter()),
             None => Box::new(arr.iter()),
         };
-        many(items.map(|c| match c.pointer(&format!("/securityContext/{k}")) {
+        many(items.map(|c| match path(c, &["securityContext", k]) {
             Some(v) if !v.is_null() => text(v),
             _ => Cow::Owned(pod_level.clone().unwrap_or_else(|| "0".to_string())),
         }))
@@ -874,7 +887,7 @@ fn container_field(ev: &AuditEvent, list: PodList, cf: CField, index: Option<usi
         CField::Image | CField::ImageRepo => match each(containers, index, &["image"]) {
             Some(v) => many(
                 v.into_iter()
-                    .filter_map(Value::as_str)
+                    .filter_map(Node::as_str)
                     .map(|s| Cow::Borrowed(if cf == CField::ImageRepo { repo_of(s) } else { s })),
             ),
             None => Vals::Missing,
@@ -890,13 +903,13 @@ fn container_field(ev: &AuditEvent, list: PodList, cf: CField, index: Option<usi
         CField::EffRunAsUser => effective("runAsUser"),
         CField::EffRunAsGroup => effective("runAsGroup"),
         CField::AddCaps => match each(containers, index, &["securityContext", "capabilities", "add"]) {
-            Some(v) => many(v.into_iter().filter_map(Value::as_array).flatten().map(text)),
+            Some(v) => many(v.into_iter().filter_map(Node::as_array).flatten().map(text)),
             None => Vals::Missing,
         },
         CField::HostPort => match each(containers, index, &["ports"]) {
             Some(v) => many(
                 v.into_iter()
-                    .filter_map(Value::as_array)
+                    .filter_map(Node::as_array)
                     .flatten()
                     .filter_map(|p| p.get("hostPort").or_else(|| p.get("containerPort")))
                     .map(text),
