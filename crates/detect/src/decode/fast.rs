@@ -21,7 +21,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::DecodeStats;
 use crate::node::Node;
 use crate::process::ProcessEvent;
-use crate::view::{Annotations, AuditView, Body, EventView, Few, Json, ObjectRefView, StatusView, Text, TextList, UserView};
+use crate::view::{
+    Annotations, AuditView, Body, EventView, Few, Json, ObjectRefView, StatusView, Text, TextList, UserView,
+};
 
 /// Deserializes a field that may be present with `null`: absent → `None` (via `default`),
 /// `null` → `Some(None)`, value → `Some(Some(v))`.
@@ -139,7 +141,12 @@ struct UserDoc<'a> {
 
 impl<'a> UserDoc<'a> {
     fn into_view(self) -> UserView<'a> {
-        UserView { username: self.username.0, uid: text(self.uid), groups: self.groups.0, extra: self.extra.map(Json::Node) }
+        UserView {
+            username: self.username.0,
+            uid: text(self.uid),
+            groups: self.groups.0,
+            extra: self.extra.map(Json::Node),
+        }
     }
 }
 
@@ -417,8 +424,14 @@ mod tests {
         let escaped = r#"{"auditID":"e","requestObject":{"s":"\u00e9\ud83d\ude00","n":1.5e100,"m":12e-300}}"#;
         let plain = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"p1","stage":"ResponseComplete","verb":"create","user":{"username":"u"},"objectRef":{"resource":"configmaps","namespace":"d"},"requestObject":{"kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"v\"q\"","n":1.5,"k":"w"}},"responseObject":{"kind":"ConfigMap","metadata":{"name":"c","uid":"1e2"}},"annotations":{"r":"say \"hi\""}}"#;
         let secret = r#"{"auditID":"s1","verb":"create","objectRef":{"resource":"secrets"},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"}}}"#;
-        let accepted =
-            [ev.to_string(), proc_line.to_string(), list.clone(), escaped.to_string(), plain.to_string(), secret.to_string()];
+        let accepted = [
+            ev.to_string(),
+            proc_line.to_string(),
+            list.clone(),
+            escaped.to_string(),
+            plain.to_string(),
+            secret.to_string(),
+        ];
         for line in &accepted {
             let (events, stats) = fast(line).unwrap_or_else(|| panic!("declined {line}"));
             let (g_events, g_problems, g_stats) = general(line);
