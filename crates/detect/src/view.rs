@@ -41,6 +41,8 @@ pub enum Few<T> {
     Many(Vec<T>),
 }
 
+// Written by hand: `derive(Default)` would require `T: Default`.
+#[allow(clippy::derivable_impls)]
 impl<T> Default for Few<T> {
     fn default() -> Self {
         Few::Zero
