@@ -124,11 +124,11 @@ impl AuditEvent {
 
     /// The event's time: `stageTimestamp`, else `requestReceivedTimestamp`, else `timestamp`.
     pub fn time(&self) -> Option<DateTime<Utc>> {
-        [&self.stage_timestamp, &self.request_received_timestamp, &self.timestamp]
-            .into_iter()
-            .flatten()
-            .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
+        first_time([
+            self.stage_timestamp.as_deref(),
+            self.request_received_timestamp.as_deref(),
+            self.timestamp.as_deref(),
+        ])
     }
 
     /// Resource of the target object (`objectRef.resource`).
@@ -190,6 +190,12 @@ impl AuditEvent {
 /// Formats a time as RFC 3339 UTC with a `Z` suffix.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The first of `candidates` (in order of preference) that parses as an RFC 3339 time, in UTC:
+/// how both the owned event and the borrowed view pick an audit event's time.
+pub(crate) fn first_time(candidates: [Option<&str>; 3]) -> Option<DateTime<Utc>> {
+    candidates.into_iter().flatten().find_map(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

@@ -404,11 +404,11 @@ impl<'a> AuditView<'a> {
 
     /// The event's time: `stageTimestamp`, else `requestReceivedTimestamp`, else `timestamp`.
     pub fn time(&self) -> Option<DateTime<Utc>> {
-        [&self.stage_timestamp, &self.request_received_timestamp, &self.timestamp]
-            .into_iter()
-            .flatten()
-            .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
+        crate::audit::first_time([
+            self.stage_timestamp.as_deref(),
+            self.request_received_timestamp.as_deref(),
+            self.timestamp.as_deref(),
+        ])
     }
 
     /// Resource of the target object (`objectRef.resource`).
