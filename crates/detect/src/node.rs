@@ -116,7 +116,9 @@ impl<'a> Node<'a> {
             Value::Number(n) => Node::Number(n.clone()),
             Value::String(s) => Node::String(Cow::Borrowed(s)),
             Value::Array(items) => Node::Array(items.iter().map(Node::from_value).collect()),
-            Value::Object(map) => Node::Object(map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::from_value(v))).collect()),
+            Value::Object(map) => {
+                Node::Object(map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::from_value(v))).collect())
+            }
         }
     }
 
@@ -128,9 +130,9 @@ impl<'a> Node<'a> {
             Node::Number(n) => Node::Number(n),
             Node::String(s) => Node::String(Cow::Owned(s.into_owned())),
             Node::Array(items) => Node::Array(items.into_iter().map(Node::into_owned).collect()),
-            Node::Object(members) => Node::Object(
-                members.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect(),
-            ),
+            Node::Object(members) => {
+                Node::Object(members.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect())
+            }
         }
     }
 
@@ -280,22 +282,36 @@ mod tests {
             assert_eq!(Node::from_value(&value), node);
             assert_eq!(node.text(), value.to_string());
             for (k, v) in value.as_object().into_iter().flatten() {
-                assert_eq!(node.get(k).unwrap().text(), match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
+                assert_eq!(
+                    node.get(k).unwrap().text(),
+                    match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }
+                );
             }
         }
         let node: Node<'_> = serde_json::from_str(texts[0]).unwrap();
-        for (n, v) in node.get("b").unwrap().as_array().unwrap().iter().zip(serde_json::from_str::<Value>(texts[0]).unwrap()["b"].as_array().unwrap()) {
+        for (n, v) in node
+            .get("b")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(serde_json::from_str::<Value>(texts[0]).unwrap()["b"].as_array().unwrap())
+        {
             assert_eq!(n.text(), v.to_string());
         }
         assert!(matches!(node.get("c"), Some(Node::String(Cow::Owned(_)))), "escaped strings are unescaped");
         // Parsing fails where parsing a Value fails.
         for bad in [r#"{"s":"\ud800"}"#, "[1e999]", "{\"a\":1,}"] {
-            assert!(serde_json::from_str::<Node<'_>>(bad).is_err() && serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<Node<'_>>(bad).is_err() && serde_json::from_str::<Value>(bad).is_err(),
+                "{bad}"
+            );
         }
-        let many: String = format!("{{{}}}", (0..40).map(|i| format!("\"k{}\":{i}", i % 35)).collect::<Vec<_>>().join(","));
+        let many: String =
+            format!("{{{}}}", (0..40).map(|i| format!("\"k{}\":{i}", i % 35)).collect::<Vec<_>>().join(","));
         let node: Node<'_> = serde_json::from_str(&many).unwrap();
         assert_eq!(node.to_value(), serde_json::from_str::<Value>(&many).unwrap());
     }

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -33,18 +34,13 @@ pub type TextList<'a> = Few<Text<'a>>;
 /// A list that holds up to two items without an allocation: the groups, source IPs and
 /// annotations of nearly every event fit, and a heap allocation per list was a measurable
 /// share of decoding. (Unlike `smallvec`, it keeps views covariant in their lifetime.)
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Few<T> {
+    #[default]
     Zero,
     One(T),
     Two([T; 2]),
     Many(Vec<T>),
-}
-
-impl<T> Default for Few<T> {
-    fn default() -> Self {
-        Few::Zero
-    }
 }
 
 impl<T> Few<T> {
@@ -134,7 +130,7 @@ impl Json<'_> {
 }
 
 /// A request or response body.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Body<'a> {
     src: Option<Json<'a>>,
     /// The event is on the `secrets` resource (see [`crate::redact::redact_event`]).
@@ -146,6 +142,13 @@ pub(crate) struct Body<'a> {
     node: OnceCell<Node<'a>>,
     /// The redacted `Value` of an input tree.
     value: OnceCell<Value>,
+}
+
+impl fmt::Debug for Body<'_> {
+    /// The redacted tree: debug output must not show what redaction removes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Body").field(&self.node()).finish()
+    }
 }
 
 impl<'a> Body<'a> {
@@ -637,6 +640,10 @@ mod tests {
         assert_eq!(view.annotation("b"), Some("2"));
         assert_eq!(view.to_event(), ev);
         assert_eq!(AuditView::from(ev.clone()).into_event(), ev);
+        let secret = r#"{"auditID":"s","objectRef":{"resource":"secrets"},"requestObject":{"data":{"k":"c2VjcmV0"}}}"#;
+        let (views, _, _) = crate::decode::decode_body_views("t", secret.as_bytes());
+        let shown = format!("{views:?}");
+        assert!(!shown.contains("c2VjcmV0") && shown.contains("<redacted>"), "{shown}");
         let event = Event::Audit(Box::new(ev));
         assert_eq!(EventView::from_event(&event).to_event(), event);
         assert_eq!(EventView::from(event.clone()).time(), crate::engine::event_time(&event));

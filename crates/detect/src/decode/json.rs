@@ -56,6 +56,14 @@ pub(super) fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T
     Ok(value)
 }
 
+/// Panics unless [`from_str`] declines `text` or reads the `Value` serde_json reads (for the
+/// `decode_equiv` fuzz target).
+pub(super) fn check(text: &str) {
+    if let Ok(ours) = from_str::<serde_json::Value>(text) {
+        assert_eq!(Some(ours), serde_json::from_str::<serde_json::Value>(text).ok());
+    }
+}
+
 struct Reader<'de> {
     text: &'de str,
     bytes: &'de [u8],
@@ -471,9 +479,32 @@ mod tests {
             assert_eq!(ours, serde_json::from_str::<Value>(text).unwrap(), "{text}");
         }
         let bad = [
-            "{\"a\":1,}", "[1,]", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "[01]", "[1.]", "[-]", "[1e]", "[.5]", "[+1]",
-            "{\"s\":\"\\x\"}", "{\"s\":\"\\ud800\"}", "[1e999]", "\"unterminated", "{\"a\":tru}", "[nul]", "{} {}",
-            "{\"a\":1}x", "[\"tab\there\"]", "{\t\"a\":1}", "{1:2}", "", "   ", "[1 2]", "{\"a\"}", "[\"a\\",
+            "{\"a\":1,}",
+            "[1,]",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "[01]",
+            "[1.]",
+            "[-]",
+            "[1e]",
+            "[.5]",
+            "[+1]",
+            "{\"s\":\"\\x\"}",
+            "{\"s\":\"\\ud800\"}",
+            "[1e999]",
+            "\"unterminated",
+            "{\"a\":tru}",
+            "[nul]",
+            "{} {}",
+            "{\"a\":1}x",
+            "[\"tab\there\"]",
+            "{\t\"a\":1}",
+            "{1:2}",
+            "",
+            "   ",
+            "[1 2]",
+            "{\"a\"}",
+            "[\"a\\",
         ];
         for text in bad {
             assert!(from_str::<Value>(text).is_err(), "accepted {text:?}");

@@ -77,7 +77,7 @@ enum CRhs {
         lower: String,
         num: Option<f64>,
         /// Substring search for `contains`, prepared once (not per event).
-        finder: memchr::memmem::Finder<'static>,
+        finder: Box<memchr::memmem::Finder<'static>>,
     },
     Set(TextSet),
     Prefixes(Vec<String>),
@@ -855,14 +855,12 @@ impl<'d> Compiler<'d> {
                 CRhs::Prefixes(out)
             }
             (Op::Regex, Rhs::Value(v)) => CRhs::Regex(Regex::new(v).map_err(|e| format!("invalid regex '{v}': {e}"))?),
-            (_, Rhs::Value(v)) => {
-                CRhs::Text {
-                    text: v.clone(),
-                    lower: v.to_lowercase(),
-                    num: v.trim().parse::<f64>().ok(),
-                    finder: memchr::memmem::Finder::new(v.as_bytes()).into_owned(),
-                }
-            }
+            (_, Rhs::Value(v)) => CRhs::Text {
+                text: v.clone(),
+                lower: v.to_lowercase(),
+                num: v.trim().parse::<f64>().ok(),
+                finder: Box::new(memchr::memmem::Finder::new(v.as_bytes()).into_owned()),
+            },
             (op, _) => return Err(format!("operator '{}' needs a value", op.as_str())),
         };
         Ok(Node::Check(Box::new(Check { slot, op, list, rhs })))

@@ -147,7 +147,9 @@ enum Kind {
     SubjectHasName,
     ConfigmapObj,
     Container(PodList, CField),
-    FirstContainerImage { repo: bool },
+    FirstContainerImage {
+        repo: bool,
+    },
     AnyPrivileged,
     PodSpec(&'static [&'static str]),
     PodSpecList(&'static [&'static str]),
@@ -656,7 +658,6 @@ fn scalar<'a>(ev: &'a AuditView<'_>, which: Scalar) -> Option<Cow<'a, str>> {
     s.filter(|s| !s.is_empty()).map(Cow::Borrowed)
 }
 
-
 fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a> {
     let pod_spec = || ev.request_pod_spec();
     match &f.kind {
@@ -686,8 +687,7 @@ fn extract_audit<'a>(f: &Field, ev: &'a AuditView<'_>, rawtime: i64) -> Vals<'a>
             }
         }
         Kind::SubjectNames(kind) => {
-            let Some(subjects) = ev.request_body().and_then(|o| o.get("subjects")).and_then(Node::as_array)
-            else {
+            let Some(subjects) = ev.request_body().and_then(|o| o.get("subjects")).and_then(Node::as_array) else {
                 return Vals::Many(Vec::new());
             };
             let (want, with_ns) =
