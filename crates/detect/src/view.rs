@@ -34,13 +34,20 @@ pub type TextList<'a> = Few<Text<'a>>;
 /// A list that holds up to two items without an allocation: the groups, source IPs and
 /// annotations of nearly every event fit, and a heap allocation per list was a measurable
 /// share of decoding. (Unlike `smallvec`, it keeps views covariant in their lifetime.)
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Few<T> {
-    #[default]
     Zero,
     One(T),
     Two([T; 2]),
     Many(Vec<T>),
+}
+
+// Written by hand: `derive(Default)` would require `T: Default`.
+#[allow(clippy::derivable_impls)]
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Zero
+    }
 }
 
 impl<T> Few<T> {

@@ -70,6 +70,9 @@ struct Check {
 }
 
 #[derive(Debug)]
+// One per rule comparison, built once; inline fields keep the per-event path free of
+// pointer chasing, so the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum CRhs {
     None,
     Text {
@@ -77,7 +80,7 @@ enum CRhs {
         lower: String,
         num: Option<f64>,
         /// Substring search for `contains`, prepared once (not per event).
-        finder: Box<memchr::memmem::Finder<'static>>,
+        finder: memchr::memmem::Finder<'static>,
     },
     Set(TextSet),
     Prefixes(Vec<String>),
@@ -859,7 +862,7 @@ impl<'d> Compiler<'d> {
                 text: v.clone(),
                 lower: v.to_lowercase(),
                 num: v.trim().parse::<f64>().ok(),
-                finder: Box::new(memchr::memmem::Finder::new(v.as_bytes()).into_owned()),
+                finder: memchr::memmem::Finder::new(v.as_bytes()).into_owned(),
             },
             (op, _) => return Err(format!("operator '{}' needs a value", op.as_str())),
         };
