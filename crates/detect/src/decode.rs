@@ -383,6 +383,16 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end.max(start)]
 }
 
+/// Checks the fast path on one line: panics unless it declines the line or decodes it exactly
+/// as the general path does. For the `decode_equiv` fuzz target (not part of the API).
+#[doc(hidden)]
+pub fn check_fast_path(line: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(line) {
+        json::check(text);
+    }
+    fast::check(trim(line));
+}
+
 /// Decodes a whole in-memory body (e.g. a webhook POST): returns the events and problems.
 pub fn decode_body(source_name: &str, body: &[u8]) -> (Vec<Event>, Vec<Malformed>, DecodeStats) {
     let (views, bad, stats) = decode_body_views(source_name, body);

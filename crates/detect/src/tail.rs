@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::decode::{DecodeStats, Event, LineDecoder, MAX_DOCUMENT, Malformed};
+use crate::decode::{DecodeStats, Event, EventView, LineDecoder, MAX_DOCUMENT, Malformed};
 
 /// Where to start in a file that already exists when following begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,17 @@ impl Follower {
     /// Reads everything appended since the last call (following a rotation or truncation if
     /// one happened) and decodes it. `Err` for I/O errors other than the path being absent;
     /// the follower stays usable and the next call retries.
-    pub fn poll(&mut self, mut on_event: impl FnMut(Event), mut on_malformed: impl FnMut(Malformed)) -> io::Result<()> {
+    pub fn poll(&mut self, mut on_event: impl FnMut(Event), on_malformed: impl FnMut(Malformed)) -> io::Result<()> {
+        self.poll_views(|e| on_event(e.into_event()), on_malformed)
+    }
+
+    /// [`Follower::poll`] passing events in evaluation form (see
+    /// [`crate::decode::read_stream_views`]): the fast form for callers that only evaluate.
+    pub fn poll_views(
+        &mut self,
+        mut on_event: impl FnMut(EventView<'_>),
+        mut on_malformed: impl FnMut(Malformed),
+    ) -> io::Result<()> {
         // Bounded: at most a few file switches per call (a new generation is read at once).
         for _ in 0..4 {
             if self.file.is_none() && !self.open()? {
@@ -181,10 +191,10 @@ impl Follower {
 
     /// Ends one file generation: decodes a leftover partial line as the last line, closes
     /// open multi-line documents and starts a fresh decoder (line numbers restart).
-    fn end_generation(&mut self, on_event: &mut impl FnMut(Event), on_malformed: &mut impl FnMut(Malformed)) {
+    fn end_generation(&mut self, on_event: &mut impl FnMut(EventView<'_>), on_malformed: &mut impl FnMut(Malformed)) {
         if !self.partial.is_empty() {
             let last = std::mem::take(&mut self.partial);
-            self.decoder.push_line(&last, on_event, on_malformed);
+            self.decoder.push_line_views(&last, on_event, on_malformed);
         }
         self.discarding = false;
         self.decoder.finish(on_malformed);
@@ -197,7 +207,7 @@ impl Follower {
 
     fn read_available(
         &mut self,
-        on_event: &mut impl FnMut(Event),
+        on_event: &mut impl FnMut(EventView<'_>),
         on_malformed: &mut impl FnMut(Malformed),
     ) -> io::Result<()> {
         let Some(file) = self.file.as_mut() else { return Ok(()) };
@@ -213,7 +223,7 @@ impl Follower {
             self.offset += n as u64;
             let mut rest = &self.chunk[..n];
             while !rest.is_empty() {
-                match rest.iter().position(|b| *b == b'\n') {
+                match memchr::memchr(b'\n', rest) {
                     Some(p) => {
                         let (line, tail) = rest.split_at(p + 1);
                         rest = tail;
@@ -225,14 +235,14 @@ impl Follower {
                             if line.len() > MAX_DOCUMENT + 1 {
                                 self.decoder.overlong_line(on_malformed);
                             } else {
-                                self.decoder.push_line(line, on_event, on_malformed);
+                                self.decoder.push_line_views(line, on_event, on_malformed);
                             }
                         } else {
                             self.partial.extend_from_slice(line);
                             if self.partial.len() > MAX_DOCUMENT + 1 {
                                 self.decoder.overlong_line(on_malformed);
                             } else {
-                                self.decoder.push_line(&self.partial, on_event, on_malformed);
+                                self.decoder.push_line_views(&self.partial, on_event, on_malformed);
                             }
                             self.partial.clear();
                         }

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -136,7 +137,7 @@ impl Json<'_> {
 }
 
 /// A request or response body.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Body<'a> {
     src: Option<Json<'a>>,
     /// The event is on the `secrets` resource (see [`crate::redact::redact_event`]).
@@ -148,6 +149,13 @@ pub(crate) struct Body<'a> {
     node: OnceCell<Node<'a>>,
     /// The redacted `Value` of an input tree.
     value: OnceCell<Value>,
+}
+
+impl fmt::Debug for Body<'_> {
+    /// The redacted tree: debug output must not show what redaction removes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Body").field(&self.node()).finish()
+    }
 }
 
 impl<'a> Body<'a> {
@@ -639,6 +647,10 @@ mod tests {
         assert_eq!(view.annotation("b"), Some("2"));
         assert_eq!(view.to_event(), ev);
         assert_eq!(AuditView::from(ev.clone()).into_event(), ev);
+        let secret = r#"{"auditID":"s","objectRef":{"resource":"secrets"},"requestObject":{"data":{"k":"c2VjcmV0"}}}"#;
+        let (views, _, _) = crate::decode::decode_body_views("t", secret.as_bytes());
+        let shown = format!("{views:?}");
+        assert!(!shown.contains("c2VjcmV0") && shown.contains("<redacted>"), "{shown}");
         let event = Event::Audit(Box::new(ev));
         assert_eq!(EventView::from_event(&event).to_event(), event);
         assert_eq!(EventView::from(event.clone()).time(), crate::engine::event_time(&event));

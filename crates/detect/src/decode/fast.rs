@@ -387,6 +387,25 @@ pub(super) fn decode_line<'b>(
     }
 }
 
+/// Panics unless the fast path declines `line` (a trimmed line) or decodes it exactly as the
+/// general path does (same events in owned form, same counts, no problems). For tests and the
+/// `decode_equiv` fuzz target.
+pub(super) fn check(line: &[u8]) {
+    let mut events = Vec::new();
+    let mut stats = DecodeStats::default();
+    if !decode_line(line, &mut stats, &mut |e| events.push(e.into_event())) {
+        assert!(events.is_empty() && stats == DecodeStats::default(), "declined after emitting");
+        return;
+    }
+    let text = std::str::from_utf8(line).expect("the fast path took invalid UTF-8");
+    let value: serde_json::Value = serde_json::from_str(text).expect("the fast path took invalid JSON");
+    let (mut general, mut problems, mut general_stats) = (Vec::new(), Vec::new(), DecodeStats::default());
+    super::decode_value(value, &mut general, &mut problems, &mut general_stats);
+    assert!(problems.is_empty(), "the fast path took what the general path rejects: {problems:?}");
+    assert_eq!(events, general);
+    assert_eq!(stats, general_stats);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +431,39 @@ mod tests {
             assert!(events.is_empty() && stats == DecodeStats::default(), "{line}");
         }
         ok.then_some((events, stats))
+    }
+
+    /// Random edits of realistic lines: the fast path declines or agrees with the general one.
+    #[test]
+    fn random_edits_decode_like_the_general_path() {
+        let seeds = [
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/secrets","verb":"create","user":{"username":"u","groups":["g"]},"sourceIPs":["1.2.3.4"],"objectRef":{"resource":"secrets","namespace":"d","name":"s"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","data":{"k":"c2VjcmV0"},"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"kind\":\"Secret\"}"}}},"annotations":{"a":"b \"q\""}}"#,
+            r#"{"kind":"EventList","items":[{"auditID":"x","verb":"get","requestObject":{"spec":{"containers":[{"image":"i","ports":[{"containerPort":80}]}]}}},{"auditID":"y","verb":"list"}]}"#,
+            r#"{"time":"2026-11-27T09:00:00Z","node":"n","pid":1,"ppid":0,"uid":0,"exe":"/bin/sh","argv":["sh","-c"],"cwd":"/"}"#,
+        ];
+        let alphabet: &[u8] = b"{}[]\",:\\-.e0129aukntrl ";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut decoded = 0;
+        for _ in 0..5_000 {
+            let mut bytes = seeds[next(seeds.len())].as_bytes().to_vec();
+            for _ in 0..1 + next(2) {
+                let at = next(bytes.len());
+                if next(2) == 0 {
+                    bytes[at] = alphabet[next(alphabet.len())];
+                } else {
+                    bytes.insert(at, alphabet[next(alphabet.len())]);
+                }
+            }
+            check(&bytes);
+            decoded += usize::from(decode_line(&bytes, &mut DecodeStats::default(), &mut |_| {}));
+        }
+        assert!(decoded > 500, "the edits keep some lines decodable ({decoded})");
     }
 
     #[test]

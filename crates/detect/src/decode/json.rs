@@ -56,6 +56,14 @@ pub(super) fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T
     Ok(value)
 }
 
+/// Panics unless [`from_str`] declines `text` or reads the `Value` serde_json reads (for the
+/// `decode_equiv` fuzz target).
+pub(super) fn check(text: &str) {
+    if let Ok(ours) = from_str::<serde_json::Value>(text) {
+        assert_eq!(Some(ours), serde_json::from_str::<serde_json::Value>(text).ok());
+    }
+}
+
 struct Reader<'de> {
     text: &'de str,
     bytes: &'de [u8],

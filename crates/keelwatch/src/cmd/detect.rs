@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use keelwatch_detect::alert::severity_rank;
-use keelwatch_detect::decode::read_stream;
+use keelwatch_detect::decode::read_stream_views;
 use keelwatch_detect::engine::event_time;
 use keelwatch_detect::output::{WebhookFormat, WebhookSink, table, write_json_line};
 use keelwatch_detect::rules::{RuleSet, Source, load_rules};
@@ -243,7 +243,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let mut pending: Vec<SecurityAlert> = Vec::new();
-        let result = read_stream(
+        // Events in evaluation form: nothing is copied out of a line unless a rule alerts.
+        let result = read_stream_views(
             &name,
             reader,
             |ev| {
@@ -350,7 +351,7 @@ fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
         loop {
             let mut pending = Vec::new();
             for (i, f) in followers.iter_mut().enumerate() {
-                let result = f.poll(
+                let result = f.poll_views(
                     |ev| {
                         for a in detector.process(&ev) {
                             pending.extend(agg.push(a));
