@@ -47,6 +47,71 @@ fn events(out: &std::path::Path) -> Vec<ProcessEvent> {
         .collect()
 }
 
+/// A child stopped right after its `execve`: it asked to be traced (`PTRACE_TRACEME`), so
+/// the kernel stops it with SIGTRAP once the exec succeeded, which is the moment the proc
+/// connector reports it. While held, its `/proc/<pid>` (argv, exe, cwd) stays readable, so
+/// the test does not depend on winning the enrichment race against a process that exits
+/// within a millisecond (that race, and why the connector thread runs SCHED_FIFO, is
+/// documented in `process.rs`). It is the real binary with the real arguments.
+struct HeldExec {
+    pid: i32,
+}
+
+impl HeldExec {
+    fn spawn(bin: &std::path::Path, args: &[&str], cwd: &std::path::Path) -> HeldExec {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(args).current_dir(cwd).stdout(std::process::Stdio::null());
+        // SAFETY: the hook only makes one async-signal-safe system call.
+        unsafe {
+            cmd.pre_exec(|| {
+                let null = std::ptr::null_mut::<libc::c_void>();
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, null, null) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // The std Child is not kept: this struct waits for (reaps) the process itself.
+        let pid = cmd.spawn().expect("spawn the traced child").id() as i32;
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(rc, pid, "waitpid: {}", std::io::Error::last_os_error());
+        assert!(
+            libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == libc::SIGTRAP,
+            "the child did not stop at its exec (status {status:#x})"
+        );
+        HeldExec { pid }
+    }
+
+    /// Lets the child run to its end; returns its exit code.
+    fn release(mut self) -> i32 {
+        let pid = std::mem::replace(&mut self.pid, 0);
+        let null = std::ptr::null_mut::<libc::c_void>();
+        // SAFETY: detaching from our own stopped tracee, then reaping it.
+        unsafe {
+            assert_eq!(libc::ptrace(libc::PTRACE_DETACH, pid, null, null), 0, "PTRACE_DETACH");
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            assert!(libc::WIFEXITED(status), "status {status:#x}");
+            libc::WEXITSTATUS(status)
+        }
+    }
+}
+
+impl Drop for HeldExec {
+    fn drop(&mut self) {
+        if self.pid > 0 {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
 #[test]
 fn connector_catches_the_eicar_test_binary_and_the_catalog_alerts() {
     must_be_root("the kernel proc connector (CAP_NET_ADMIN)");
@@ -55,13 +120,21 @@ fn connector_catches_the_eicar_test_binary_and_the_catalog_alerts() {
     let bin = t.path().join("asc_alerttest_662jfi039n");
     std::fs::copy("/bin/echo", &bin).unwrap();
     let agent = start(ProcessSource::Netlink, &out, &t.path().join("state"));
-    let status = std::process::Command::new(&bin)
-        .args(["testing", "eicar", "pipe"])
-        .current_dir(t.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // The agent subscribes on its own thread; an exec before that is never reported. Prove
+    // the subscription with probes until one is seen, however slow the machine is.
+    let probe = t.path().join("kw_connector_probe");
+    std::fs::copy("/bin/true", &probe).unwrap();
+    let mut probes = Vec::new();
+    let subscribed = (0..30).any(|_| {
+        let held = HeldExec::spawn(&probe, &[], t.path());
+        probes.push(held.pid as u32);
+        let seen = wait_until(Duration::from_secs(1), || events(&out).iter().any(|e| probes.contains(&e.pid)));
+        assert_eq!(held.release(), 0);
+        seen
+    });
+    assert!(subscribed, "the agent never reported an exec of the probe within 30 s");
+
+    let held = HeldExec::spawn(&bin, &["testing", "eicar", "pipe"], t.path());
     let mut found = None;
     let ok = wait_until(Duration::from_secs(10), || {
         found = events(&out).into_iter().find(|e| e.exe_name() == "asc_alerttest_662jfi039n");
@@ -72,6 +145,7 @@ fn connector_catches_the_eicar_test_binary_and_the_catalog_alerts() {
         let near: Vec<_> = all.iter().filter(|e| e.ppid == std::process::id()).collect();
         panic!("no exec event for asc_alerttest_662jfi039n; {} events, from this process: {near:?}", all.len());
     }
+    assert_eq!(held.release(), 0, "echo exits 0");
     drop(agent);
     let ev = found.unwrap();
     assert_eq!(ev.argv, vec![bin.display().to_string(), "testing".into(), "eicar".into(), "pipe".into()], "{ev:?}");
