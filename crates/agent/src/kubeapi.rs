@@ -300,11 +300,12 @@ fn state_view(s: Option<&ContainerState>) -> StateView {
 }
 
 /// `ContainerLastStatus`: the last terminated state as a JSON string with Container
-/// Insights' keys (`lastState`, `reason`, `exitCode`, `startedAt`, `finishedAt`), `""` when
-/// the container never terminated.
+/// Insights' keys (`lastState`, `reason`, `startedAt`, `finishedAt`, plus keelwatch's
+/// `exitCode`). Like ama-logs it is `"{}"` (not empty) when the container never terminated,
+/// so `parse_json(ContainerLastStatus).reason` is empty rather than a parse of `""`.
 fn last_status(st: Option<&ContainerStatus>) -> String {
     let Some(t) = st.and_then(|s| s.last_state.as_ref()).and_then(|l| l.terminated.as_ref()) else {
-        return String::new();
+        return "{}".to_string();
     };
     json!({
         "lastState": "terminated",

@@ -376,7 +376,7 @@ fn pods_from_the_api_server_drive_inventory_metadata_and_filters() {
         (mesh["ContainerStatus"].as_str(), mesh["ContainerID"].as_str()),
         (Some("running"), Some(id("f6").as_str()))
     );
-    assert_eq!(mesh["ContainerLastStatus"], "");
+    assert_eq!(mesh["ContainerLastStatus"], "{}", "no last state is an empty object, as in Container Insights");
 
     // ContainerInventory.
     let ci = &out["ContainerInventory"];

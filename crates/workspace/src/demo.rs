@@ -444,7 +444,7 @@ impl<'a> Gen<'a> {
             let node = &self.nodes[p.node];
             let restarts = self.restarts[pi];
             let (pod_status, cstatus, reason, last) = match p.fate {
-                Fate::Pending => ("Pending", "waiting", "ContainerCreating", String::new()),
+                Fate::Pending => ("Pending", "waiting", "ContainerCreating", "{}".to_string()),
                 Fate::CrashLoop if restarts > 0 => (
                     "Running",
                     "waiting",
@@ -457,7 +457,7 @@ impl<'a> Gen<'a> {
                     "",
                     json!({"lastState": "terminated", "reason": "OOMKilled", "exitCode": 137, "finishedAt": ts(t - Duration::minutes(3))}).to_string(),
                 ),
-                _ => ("Running", "running", "", String::new()),
+                _ => ("Running", "running", "", "{}".to_string()),
             };
             let computer = if p.fate == Fate::Pending { "" } else { node.name.as_str() };
             for c in &p.containers {
