@@ -169,6 +169,10 @@ pub struct RunArgs {
     /// With --once and HTTP output: how long to wait for the buffer to drain.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Check the flags, print the effective configuration as JSON and exit without
+    /// collecting anything (exit 2 on a usage error). For reviewing a DaemonSet's args.
+    #[arg(long)]
+    print_config: bool,
 }
 
 /// Runs an agent command.
@@ -231,6 +235,10 @@ fn run_agent(a: RunArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = cfg.validate() {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(2));
+    }
+    if a.print_config {
+        println!("{}", serde_json::to_string_pretty(&cfg)?);
+        return Ok(ExitCode::SUCCESS);
     }
     keelwatch_agent::install_signal_handlers();
     let summary = keelwatch_agent::run(&cfg, Arc::new(AtomicBool::new(false)))?;
