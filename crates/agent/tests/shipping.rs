@@ -234,16 +234,22 @@ fn retry_after_and_token_rotation() {
     cfg.once_window = Duration::from_millis(200);
     cfg.token_file = Some(token.clone());
     cfg.drain_timeout = Duration::from_secs(20);
+    // The token is rotated only once the server has refused the old one, however slowly the
+    // agent's first round runs on a loaded machine; the agent re-reads the file per request.
     let fix = {
         let token = token.clone();
+        let received = server.received.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1500));
+            let refused = wait_until(Duration::from_secs(30), || {
+                received.lock().unwrap().requests.iter().any(|r| r.1 == 401)
+            });
+            std::thread::sleep(Duration::from_millis(300));
             std::fs::write(&token, "new-token\n").unwrap();
+            refused.then(Instant::now)
         })
     };
-    let started = Instant::now();
     let summary = keelwatch_agent::run(&cfg, Default::default()).unwrap();
-    fix.join().unwrap();
+    let rotated = fix.join().unwrap().expect("the old token was refused with 401");
     assert_eq!(summary.buffered_rows, 0, "everything delivered before --once returned");
     let perf = server.rows_of("Perf");
     assert!(perf.iter().any(|r| r["CounterName"] == "memoryWorkingSetBytes"));
@@ -255,5 +261,7 @@ fn retry_after_and_token_rotation() {
     // Retry-After: 1 was honoured between the two 429s and the next attempt.
     let first_429 = reqs.iter().position(|r| r.1 == 429).unwrap();
     assert!(reqs[first_429 + 1].0 - reqs[first_429].0 >= Duration::from_millis(950));
-    assert!(started.elapsed() >= Duration::from_millis(1500));
+    // Nothing was accepted before the new token was in the file.
+    let first_ok = reqs.iter().find(|r| r.1 == 200).expect("an accepted request");
+    assert!(first_ok.0 >= rotated, "a request was accepted before the token was rotated");
 }
