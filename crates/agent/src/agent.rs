@@ -1,5 +1,6 @@
-//! The agent's main loop: wires collectors (metrics, logs, process events, and in
-//! kubernetes mode the pod inventory) to a sink and schedules them. One thread runs metrics
+//! The agent's main loop: wires collectors (metrics, logs, process events, in kubernetes
+//! mode the pod inventory, in cluster mode the cluster-wide tables) to a sink and schedules
+//! them. One thread runs metrics
 //! and logs; the process collector, the pod lister, the HTTP sender and the `/metrics`
 //! responder run on their own threads.
 //!
@@ -55,15 +56,18 @@ pub struct RunSummary {
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
-/// One pod-list round (kubernetes mode): metadata for the index and the inventory rows.
+/// One inventory round: in kubernetes mode the node's pods (metadata for the index) with
+/// `KubePodInventory` / `ContainerInventory`; in cluster mode `KubeNodeInventory`,
+/// `KubeServices` and the listed events (filtered against what was shipped before on the
+/// main thread, which owns that state).
 #[derive(Debug, Default)]
 pub struct InventoryRound {
-    /// The node's pods.
+    /// The node's pods (kubernetes mode).
     pub pods: Vec<Arc<PodInfo>>,
-    /// `KubePodInventory` rows.
-    pub kube_pod_inventory: Vec<serde_json::Value>,
-    /// `ContainerInventory` rows.
-    pub container_inventory: Vec<serde_json::Value>,
+    /// Snapshot rows per table, written as they are.
+    pub tables: Vec<(&'static str, Vec<serde_json::Value>)>,
+    /// Cluster mode: `KubeEvents` rows with their identities, when the event list succeeded.
+    pub events: Option<Vec<(String, serde_json::Value)>>,
 }
 
 /// Kubernetes mode's clients: the API server (pods unless the kubelet serves them, and
@@ -95,14 +99,81 @@ fn inventory_round(src: &PodSources, ident: &Identity, cfg: &AgentConfig, stats:
     };
     let time = crate::util::now_rfc3339();
     let (kpi, ci) = crate::kubeapi::inventory_rows(&pods, &services, ident, &cfg.cluster_name, &cfg.filter, &time);
-    Ok(InventoryRound { pods: crate::kubeapi::pod_infos(&pods), kube_pod_inventory: kpi, container_inventory: ci })
+    Ok(InventoryRound {
+        pods: crate::kubeapi::pod_infos(&pods),
+        tables: vec![("KubePodInventory", kpi), ("ContainerInventory", ci)],
+        events: None,
+    })
+}
+
+/// One cluster-mode round: Nodes, Services and events, each list on its own; one that
+/// fails is counted and logged and the others still go out. Fails only when all three do.
+#[cfg(feature = "kubernetes")]
+fn cluster_round(
+    api: &crate::kubeapi::ApiClient,
+    ident: &Identity,
+    cfg: &AgentConfig,
+    stats: &Stats,
+) -> Result<InventoryRound> {
+    use crate::cluster::{ClusterIdentity, event_rows, node_inventory_rows, service_rows};
+    let who = ClusterIdentity {
+        cluster_id: ident.cluster_id.clone(),
+        cluster_name: cfg.cluster_name.clone(),
+        node: ident.node.clone(),
+    };
+    let time = crate::util::now_rfc3339();
+    let mut round = InventoryRound::default();
+    let mut last_error = None;
+    let mut failed = |what: &'static str, counter: &'static str, e: AgentError| {
+        stats.add(counter, 1);
+        tracing::warn!(error = %e, "cannot list {what}s; their table is skipped this round");
+        last_error = Some(e);
+    };
+    match api.nodes() {
+        Ok(nodes) => round.tables.push(("KubeNodeInventory", node_inventory_rows(&nodes, &who, &time))),
+        Err(e) => failed("node", "node_list_errors", e),
+    }
+    match api.service_list() {
+        Ok(mut services) => {
+            services.retain(|s| cfg.filter.allows(s.metadata.namespace.as_deref()));
+            round.tables.push(("KubeServices", service_rows(&services, &who, &time)));
+        }
+        Err(e) => failed("service", "service_list_errors", e),
+    }
+    match api.events(cfg.kube_events_all) {
+        Ok(mut events) => {
+            events.retain(|e| cfg.filter.allows(e.involved_object.namespace.as_deref()));
+            round.events = Some(event_rows(&events, cfg.kube_events_all, &who));
+        }
+        Err(e) => failed("event", "event_list_errors", e),
+    }
+    match last_error {
+        Some(e) if round.tables.is_empty() && round.events.is_none() => Err(e),
+        _ => Ok(round),
+    }
+}
+
+/// What the inventory thread lists each round.
+#[cfg(feature = "kubernetes")]
+enum Lister {
+    /// Kubernetes mode: the node's pods.
+    Node(PodSources),
+    /// Cluster mode: Nodes, Services, events.
+    Cluster(crate::kubeapi::ApiClient),
 }
 
 #[cfg(feature = "kubernetes")]
-fn pod_sources(cfg: &AgentConfig, node: &str) -> Result<Option<PodSources>> {
-    if cfg.mode != crate::config::Mode::Kubernetes {
-        return Ok(None);
+impl Lister {
+    fn round(&self, ident: &Identity, cfg: &AgentConfig, stats: &Stats) -> Result<InventoryRound> {
+        match self {
+            Lister::Node(src) => inventory_round(src, ident, cfg, stats),
+            Lister::Cluster(api) => cluster_round(api, ident, cfg, stats),
+        }
     }
+}
+
+#[cfg(feature = "kubernetes")]
+fn lister(cfg: &AgentConfig, node: &str) -> Result<Option<Lister>> {
     let timeout = Duration::from_secs(30);
     let src = crate::kubeapi::ApiSource {
         url: cfg.kube_api_url.clone(),
@@ -110,7 +181,17 @@ fn pod_sources(cfg: &AgentConfig, node: &str) -> Result<Option<PodSources>> {
         ca_file: cfg.kube_ca_file.clone(),
         timeout,
     };
-    let api = crate::kubeapi::ApiClient::new(&src, node)?;
+    match cfg.mode {
+        crate::config::Mode::Host => Ok(None),
+        crate::config::Mode::Cluster => Ok(Some(Lister::Cluster(crate::kubeapi::ApiClient::new(&src, node)?))),
+        crate::config::Mode::Kubernetes => Ok(Some(Lister::Node(pod_sources(cfg, &src, node)?))),
+    }
+}
+
+#[cfg(feature = "kubernetes")]
+fn pod_sources(cfg: &AgentConfig, src: &crate::kubeapi::ApiSource, node: &str) -> Result<PodSources> {
+    let timeout = src.timeout;
+    let api = crate::kubeapi::ApiClient::new(src, node)?;
     let kubelet = match cfg.pods_from {
         crate::config::PodsFrom::Apiserver => None,
         crate::config::PodsFrom::Kubelet => {
@@ -127,13 +208,13 @@ fn pod_sources(cfg: &AgentConfig, node: &str) -> Result<Option<PodSources>> {
             })?)
         }
     };
-    Ok(Some(PodSources { api, kubelet }))
+    Ok(PodSources { api, kubelet })
 }
 
-/// Lists pods every interval on its own thread; rounds go to the main loop.
+/// Lists every interval on its own thread; rounds go to the main loop.
 #[cfg(feature = "kubernetes")]
 fn spawn_inventory(
-    sources: PodSources,
+    sources: Lister,
     ident: Identity,
     cfg: AgentConfig,
     tx: std::sync::mpsc::SyncSender<InventoryRound>,
@@ -144,11 +225,14 @@ fn spawn_inventory(
         .name("agent-pods".into())
         .spawn(move || {
             while !stopping(&stop) {
-                match inventory_round(&sources, &ident, &cfg, &stats) {
+                match sources.round(&ident, &cfg, &stats) {
                     Ok(r) => {
                         if tx.send(r).is_err() {
                             return;
                         }
+                    }
+                    Err(e) if matches!(sources, Lister::Cluster(_)) => {
+                        tracing::warn!(error = %e, "cannot list anything from the API server; will retry");
                     }
                     Err(e) => {
                         stats.add("pod_list_errors", 1);
@@ -158,7 +242,7 @@ fn spawn_inventory(
                 sleep_interruptible(cfg.interval, &stop);
             }
         })
-        .map_err(|e| AgentError::Config(format!("cannot start the pod inventory thread: {e}")))
+        .map_err(|e| AgentError::Config(format!("cannot start the inventory thread: {e}")))
 }
 
 fn lock_state_dir(dir: &Path) -> Result<File> {
@@ -204,6 +288,9 @@ struct Runner<'a> {
     index: Arc<RwLock<ContainerIndex>>,
     /// The latest pod list (kubernetes mode), re-applied after each log-layout rescan.
     pods: Vec<Arc<PodInfo>>,
+    /// Cluster mode: the events already shipped.
+    #[cfg(feature = "kubernetes")]
+    events_seen: Option<crate::cluster::EventsSeen>,
 }
 
 impl Runner<'_> {
@@ -277,12 +364,31 @@ impl Runner<'_> {
     }
 
     fn apply_inventory(&mut self, round: InventoryRound) -> Result<()> {
-        self.pods = round.pods;
-        self.rescan_index();
-        self.sink.write_rows("KubePodInventory", &round.kube_pod_inventory, None, &self.stats)?;
-        self.sink.write_rows("ContainerInventory", &round.container_inventory, None, &self.stats)?;
+        if self.cfg.mode == crate::config::Mode::Kubernetes {
+            self.pods = round.pods;
+            self.rescan_index();
+        }
+        for (table, rows) in &round.tables {
+            self.sink.write_rows(table, rows, None, &self.stats)?;
+        }
+        #[cfg(feature = "kubernetes")]
+        let shipped = match (round.events, self.events_seen.as_ref()) {
+            (Some(events), Some(seen)) => {
+                let keys: std::collections::BTreeSet<String> = events.iter().map(|(k, _)| k.clone()).collect();
+                let fresh = seen.fresh(events);
+                self.sink.write_rows("KubeEvents", &fresh, None, &self.stats)?;
+                Some(keys)
+            }
+            _ => None,
+        };
         if matches!(self.sink, Sink::File { .. }) {
             self.persist()?;
+        }
+        // Only once the rows are in the sink (file synced or spool segment written), so a
+        // crash in between ships an event twice rather than never.
+        #[cfg(feature = "kubernetes")]
+        if let (Some(keys), Some(seen)) = (shipped, self.events_seen.as_mut()) {
+            seen.commit(keys)?;
         }
         Ok(())
     }
@@ -387,9 +493,12 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
         collector,
         index: index.clone(),
         pods: Vec::new(),
+        #[cfg(feature = "kubernetes")]
+        events_seen: (cfg.mode == crate::config::Mode::Cluster)
+            .then(|| crate::cluster::EventsSeen::load(&cfg.state_dir)),
     };
     #[cfg(feature = "kubernetes")]
-    let lister = pod_sources(cfg, &runner.ident.node)?;
+    let lister = lister(cfg, &runner.ident.node)?;
     if let Some(addr) = &cfg.metrics_listen {
         summary.metrics_addr = Some(selfmetrics::serve(addr, stats.clone(), threads_stop.clone())?);
     }
@@ -397,7 +506,7 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let result = if cfg.once {
         #[cfg(feature = "kubernetes")]
         if let Some(l) = &lister {
-            let round = inventory_round(l, &runner.ident, cfg, &stats)?;
+            let round = l.round(&runner.ident, cfg, &stats)?;
             runner.apply_inventory(round)?;
         }
         run_once(&mut runner, &stop, spool.as_deref())
@@ -462,9 +571,17 @@ pub fn run(cfg: &AgentConfig, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let persisted = runner.persist();
     result?;
     persisted?;
-    for table in
-        ["Perf", "InsightsMetrics", "ContainerLogV2", "KubePodInventory", "ContainerInventory", "ProcessEvents"]
-    {
+    for table in [
+        "Perf",
+        "InsightsMetrics",
+        "ContainerLogV2",
+        "KubePodInventory",
+        "ContainerInventory",
+        "KubeNodeInventory",
+        "KubeServices",
+        "KubeEvents",
+        "ProcessEvents",
+    ] {
         let n = stats.sent_total(table);
         if n > 0 {
             summary.rows.insert(table.to_string(), n);

@@ -53,6 +53,10 @@ pub enum Mode {
     /// the API server or the kubelet ([`PodsFrom`]) — pod metadata on rows, label filters, KubePodInventory and
     /// ContainerInventory. Needs the `kubernetes` cargo feature (on by default).
     Kubernetes,
+    /// The cluster-wide collector (one replica per cluster, a Deployment): KubeNodeInventory,
+    /// KubeServices and KubeEvents from the API server; no node metrics, logs or processes.
+    /// Needs the `kubernetes` cargo feature.
+    Cluster,
 }
 
 /// Where kubernetes mode reads the node's pods from.
@@ -152,6 +156,9 @@ pub struct AgentConfig {
     /// `--pods-from kubelet`: do not verify the kubelet's certificate (explicit only).
     #[serde(default)]
     pub kubelet_insecure_skip_tls_verify: bool,
+    /// Cluster mode: ship every event, not only `Warning` ones (`--kube-events all`).
+    #[serde(default)]
+    pub kube_events_all: bool,
 }
 
 impl AgentConfig {
@@ -192,6 +199,7 @@ impl AgentConfig {
             kubelet_token_file: None,
             kubelet_ca_file: None,
             kubelet_insecure_skip_tls_verify: false,
+            kube_events_all: false,
         }
     }
 
@@ -201,6 +209,18 @@ impl AgentConfig {
         AgentConfig {
             mode: Mode::Kubernetes,
             log_dir: Some(PathBuf::from("/var/log/pods")),
+            node_name: std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()),
+            ..AgentConfig::host(output)
+        }
+    }
+
+    /// Cluster-mode defaults: the cluster-wide tables only (no metrics, logs or process
+    /// events), writing to `output`; the collector's node from `NODE_NAME` when set.
+    pub fn cluster(output: Output) -> Self {
+        AgentConfig {
+            mode: Mode::Cluster,
+            cgroup_root: None,
+            metrics: false,
             node_name: std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()),
             ..AgentConfig::host(output)
         }
@@ -220,6 +240,19 @@ impl AgentConfig {
         self.filter.validate()?;
         if self.filter.has_label_rules() && self.mode != Mode::Kubernetes {
             return Err("--include-label/--exclude-label need pod metadata: use --mode kubernetes".into());
+        }
+        if self.mode == Mode::Cluster {
+            if !cfg!(feature = "kubernetes") {
+                return Err("--mode cluster: this build lacks the `kubernetes` feature".into());
+            }
+            if self.metrics || self.log_dir.is_some() || self.process_source != ProcessSource::Off {
+                return Err(
+                    "--mode cluster collects the cluster-wide tables only: node metrics, logs and process events belong to the node agents (--mode kubernetes)"
+                        .into(),
+                );
+            }
+        } else if self.kube_events_all {
+            return Err("--kube-events only applies to --mode cluster".into());
         }
         if self.mode == Mode::Kubernetes {
             if !cfg!(feature = "kubernetes") {

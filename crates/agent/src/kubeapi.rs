@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus, Pod, Service};
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus, Event, Node, Pod, Service};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
@@ -41,7 +41,8 @@ pub struct ApiSource {
     pub timeout: Duration,
 }
 
-/// A blocking kube-rs client: the pods of one node, the cluster's Services.
+/// A blocking kube-rs client: the pods of one node, the cluster's Services, and (cluster
+/// mode) its Nodes and events.
 pub struct ApiClient {
     rt: tokio::runtime::Runtime,
     client: kube::Client,
@@ -119,10 +120,7 @@ impl ApiClient {
     /// Every page of a cluster-wide list.
     fn list_all<K>(&self, base: ListParams) -> Result<Vec<K>>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
         K::DynamicType: Default,
     {
         let api: Api<K> = Api::all(self.client.clone());
@@ -153,8 +151,24 @@ impl ApiClient {
 
     /// The cluster's Services (every page), as the selector index `ServiceName` needs.
     pub fn services(&self) -> Result<ServiceSelectors> {
-        let services: Vec<Service> = self.list_all(ListParams::default())?;
-        Ok(service_selectors(&services))
+        Ok(service_selectors(&self.service_list()?))
+    }
+
+    /// The cluster's Services (every page).
+    pub fn service_list(&self) -> Result<Vec<Service>> {
+        self.list_all(ListParams::default())
+    }
+
+    /// The cluster's Nodes (every page).
+    pub fn nodes(&self) -> Result<Vec<Node>> {
+        self.list_all(ListParams::default())
+    }
+
+    /// The cluster's events (every page): all of them, or only those that are not
+    /// `Normal` (`fieldSelector=type!=Normal`, as Container Insights lists them by default).
+    pub fn events(&self, all: bool) -> Result<Vec<Event>> {
+        let lp = if all { ListParams::default() } else { ListParams::default().fields("type!=Normal") };
+        self.list_all(lp)
     }
 }
 

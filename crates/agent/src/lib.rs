@@ -18,13 +18,16 @@
 //! Kubernetes mode (`kubernetes` feature, on by default) adds the node's pods from the API
 //! server ([`kubeapi`]) or the kubelet ([`kubelet`]): pod metadata on rows, label filters, and
 //! the `KubePodInventory` / `ContainerInventory` tables (`ServiceName` from the API server's
-//! Services).
+//! Services). Cluster mode ([`cluster`], one replica per cluster) writes the cluster-wide
+//! `KubeNodeInventory`, `KubeServices` and `KubeEvents` tables instead.
 //!
 //! Start reading at [`agent::run`] (the loop), then [`metrics`], [`logs`] and [`spool`].
 
 pub mod agent;
 pub mod cgroup;
 pub mod checkpoint;
+#[cfg(feature = "kubernetes")]
+pub mod cluster;
 pub mod config;
 pub mod cri;
 pub mod error;

@@ -240,9 +240,8 @@ fn retry_after_and_token_rotation() {
         let token = token.clone();
         let received = server.received.clone();
         std::thread::spawn(move || {
-            let refused = wait_until(Duration::from_secs(30), || {
-                received.lock().unwrap().requests.iter().any(|r| r.1 == 401)
-            });
+            let refused =
+                wait_until(Duration::from_secs(30), || received.lock().unwrap().requests.iter().any(|r| r.1 == 401));
             std::thread::sleep(Duration::from_millis(300));
             std::fs::write(&token, "new-token\n").unwrap();
             refused.then(Instant::now)

@@ -1,5 +1,5 @@
-//! `deploy/agent.yaml` (the node agent's DaemonSet and RBAC) stays true to the binary: its
-//! args go through the real CLI (`keelwatch agent run … --print-config`, with `$(VAR)`
+//! `deploy/agent.yaml` (the node agent's DaemonSet, the cluster collector's Deployment and
+//! their RBAC) stays true to the binary: their args go through the real CLI (`keelwatch agent run … --print-config`, with `$(VAR)`
 //! expanded from the container's env as the kubelet does), every path the agent reads or
 //! writes is inside a volume mount (read-only except the state directory), the host
 //! namespaces the proc connector needs are set, and the ClusterRole grants what the
@@ -20,27 +20,16 @@ fn manifest() -> Vec<Value> {
     loaded.objects.into_iter().map(|o| o.value).collect()
 }
 
-fn find<'a>(objs: &'a [Value], kind: &str) -> &'a Value {
-    objs.iter().find(|o| o["kind"] == kind).unwrap_or_else(|| panic!("no {kind} in deploy/agent.yaml"))
+fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in deploy/agent.yaml"))
 }
 
-/// `$(NAME)` references expanded from the container's `env` (fieldRef values get stand-ins).
-fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = arg.to_string();
-    for (k, v) in env {
-        out = out.replace(&format!("$({k})"), v);
-    }
-    assert!(!out.contains("$("), "unexpanded variable in {arg:?}");
-    out
-}
-
-#[test]
-fn agent_daemonset_args_parse_and_mounts_and_rbac_cover_them() {
-    let objs = manifest();
-    let ds = find(&objs, "DaemonSet");
-    let spec = &ds["spec"]["template"]["spec"];
-    let c = &spec["containers"][0];
-
+/// The effective configuration of a workload's first container: its args through
+/// `keelwatch … --print-config` with `$(VAR)`s expanded from its env.
+fn effective_config(workload: &Value) -> Value {
+    let c = &workload["spec"]["template"]["spec"]["containers"][0];
     let mut env = BTreeMap::new();
     for e in c["env"].as_array().unwrap() {
         let name = e["name"].as_str().unwrap().to_string();
@@ -59,12 +48,63 @@ fn agent_daemonset_args_parse_and_mounts_and_rbac_cover_them() {
         .envs(&env)
         .output()
         .unwrap();
-    assert!(out.status.success(), "the DaemonSet's args are refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}'s args are refused: {}",
+        workload["metadata"]["name"],
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(cfg["mode"], "kubernetes");
     assert_eq!(cfg["node_name"], "fieldref-spec.nodeName");
     assert_eq!(cfg["cluster_id"], env["CLUSTER_ID"]);
     assert!(cfg["output"]["http"].as_str().unwrap().starts_with("https://"), "ships over TLS: {}", cfg["output"]);
+    cfg
+}
+
+/// Whether the ClusterRole bound to the workload's ServiceAccount allows `verb` on the
+/// core-group `resource`.
+fn rbac_allows(objs: &[Value], workload: &Value) -> impl Fn(&str, &str) -> bool {
+    let sa = workload["spec"]["template"]["spec"]["serviceAccountName"].as_str().unwrap().to_string();
+    let ns = workload["metadata"]["namespace"].as_str().unwrap().to_string();
+    let binding = objs
+        .iter()
+        .find(|o| {
+            o["kind"] == "ClusterRoleBinding"
+                && o["subjects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == ns)
+        })
+        .unwrap_or_else(|| panic!("no ClusterRoleBinding names {ns}/{sa}"));
+    let role = find(objs, "ClusterRole", binding["roleRef"]["name"].as_str().unwrap()).clone();
+    move |resource: &str, verb: &str| {
+        role["rules"].as_array().unwrap().iter().any(|r| {
+            r["apiGroups"].as_array().unwrap().iter().any(|g| g == "")
+                && r["resources"].as_array().unwrap().iter().any(|x| x == resource)
+                && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
+        })
+    }
+}
+
+/// `$(NAME)` references expanded from the container's `env` (fieldRef values get stand-ins).
+fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = arg.to_string();
+    for (k, v) in env {
+        out = out.replace(&format!("$({k})"), v);
+    }
+    assert!(!out.contains("$("), "unexpanded variable in {arg:?}");
+    out
+}
+
+#[test]
+fn agent_daemonset_args_parse_and_mounts_and_rbac_cover_them() {
+    let objs = manifest();
+    let ds = find(&objs, "DaemonSet", "keelwatch-agent");
+    let spec = &ds["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    let cfg = effective_config(ds);
+    assert_eq!(cfg["mode"], "kubernetes");
 
     // Every path the agent touches is mounted; only the state directory is writable.
     let mounts: Vec<(PathBuf, bool)> = c["volumeMounts"]
@@ -112,32 +152,38 @@ fn agent_daemonset_args_parse_and_mounts_and_rbac_cover_them() {
         assert!(caps.contains(&"NET_ADMIN"), "{caps:?}");
     }
 
-    // RBAC: the ServiceAccount is bound to a ClusterRole that allows what the pod source calls.
-    let sa = spec["serviceAccountName"].as_str().unwrap();
-    let ns = ds["metadata"]["namespace"].as_str().unwrap();
-    let binding = find(&objs, "ClusterRoleBinding");
-    assert!(
-        binding["subjects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == ns),
-        "the binding names {ns}/{sa}"
-    );
-    let role = find(&objs, "ClusterRole");
-    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
-    let allows = |resource: &str, verb: &str| {
-        role["rules"].as_array().unwrap().iter().any(|r| {
-            r["apiGroups"].as_array().unwrap().iter().any(|g| g == "")
-                && r["resources"].as_array().unwrap().iter().any(|x| x == resource)
-                && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
-        })
-    };
+    // RBAC: what the configured pod source calls, and never Secrets.
+    let allows = rbac_allows(&objs, ds);
     assert!(allows("pods", "list") && allows("services", "list"));
     if cfg["pods_from"] == "kubelet" {
         assert!(allows("nodes/proxy", "get"));
     }
     assert!(!allows("secrets", "get") && !allows("secrets", "list"), "the agent never reads Secrets");
+}
+
+#[test]
+fn cluster_collector_deployment_is_single_unprivileged_and_may_list_what_it_reads() {
+    let objs = manifest();
+    let dep = find(&objs, "Deployment", "keelwatch-cluster");
+    assert_eq!(dep["spec"]["replicas"], 1, "two collectors would ship every row twice");
+    assert_eq!(dep["spec"]["strategy"]["type"], "Recreate", "no overlap during a rollout either");
+    let cfg = effective_config(dep);
+    assert_eq!(cfg["mode"], "cluster");
+    let spec = &dep["spec"]["template"]["spec"];
+    assert!(spec["hostPID"].is_null() && spec["hostNetwork"].is_null(), "the collector needs no host namespaces");
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    let c = &spec["containers"][0];
+    let mounts: Vec<&str> =
+        c["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
+    for key in ["state_dir", "token_file", "ca_file"] {
+        let p = cfg[key].as_str().unwrap();
+        assert!(mounts.iter().any(|m| Path::new(p).starts_with(m)), "{key} {p} is not mounted: {mounts:?}");
+    }
+    let allows = rbac_allows(&objs, dep);
+    for resource in ["nodes", "services", "events"] {
+        assert!(allows(resource, "list"), "may not list {resource}");
+    }
+    assert!(!allows("secrets", "list") && !allows("pods", "list"));
 }
 
 #[test]

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use keelwatch_agent::AgentConfig;
 use serde_json::Value;
 
+pub mod apiserver;
+
 pub const CHILD_ENV: &str = "KW_AGENT_CONFIG";
 
 /// Body of the `child_agent` test in each test binary: runs the agent when asked to.

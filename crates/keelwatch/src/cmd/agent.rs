@@ -29,6 +29,17 @@ pub enum ModeArg {
     /// or the kubelet (--pods-from; node name from NODE_NAME), pod metadata, label filters, KubePodInventory and
     /// ContainerInventory; --log-dir defaults to /var/log/pods.
     Kubernetes,
+    /// The cluster-wide collector, one replica per cluster: KubeNodeInventory, KubeServices
+    /// and KubeEvents from the API server (no node metrics, logs or processes).
+    Cluster,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KubeEventsArg {
+    /// Only Warning events (Container Insights' default).
+    Warning,
+    /// Normal and Warning events.
+    All,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -169,6 +180,9 @@ pub struct RunArgs {
     /// With --once and HTTP output: how long to wait for the buffer to drain.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Cluster mode: which events go to KubeEvents.
+    #[arg(long, value_enum)]
+    kube_events: Option<KubeEventsArg>,
     /// Check the flags, print the effective configuration as JSON and exit without
     /// collecting anything (exit 2 on a usage error). For reviewing a DaemonSet's args.
     #[arg(long)]
@@ -186,10 +200,22 @@ fn run_agent(a: RunArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = match a.mode {
         ModeArg::Host => AgentConfig::host(a.output),
         ModeArg::Kubernetes => AgentConfig::kubernetes(a.output),
+        ModeArg::Cluster => AgentConfig::cluster(a.output),
     };
     let default_log_dir = cfg.log_dir.take();
-    cfg.cgroup_root = (!a.no_cgroups).then_some(a.cgroup_root);
-    cfg.metrics = !a.no_metrics;
+    if matches!(a.mode, ModeArg::Cluster) {
+        // Nothing node-level runs in cluster mode; the defaults for it are off.
+        cfg.cgroup_root = None;
+        cfg.metrics = false;
+    } else {
+        cfg.cgroup_root = (!a.no_cgroups).then_some(a.cgroup_root);
+        cfg.metrics = !a.no_metrics;
+    }
+    if a.kube_events.is_some() && !matches!(a.mode, ModeArg::Cluster) {
+        eprintln!("error: --kube-events only applies to --mode cluster");
+        return Ok(ExitCode::from(2));
+    }
+    cfg.kube_events_all = matches!(a.kube_events, Some(KubeEventsArg::All));
     cfg.log_dir = a.log_dir.or(default_log_dir);
     cfg.interval = a.interval;
     cfg.log_poll = a.log_poll;
