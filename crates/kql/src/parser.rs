@@ -1189,7 +1189,7 @@ impl Parser {
             }
             Tok::DateTime(raw) => {
                 self.bump();
-                let lit = match raw.as_str() {
+                let lit = match unquote(&raw) {
                     "now" | "" => Literal::DateTimeNow,
                     "null" => Literal::TypedNull(KqlType::DateTime),
                     r => match parse_datetime(r) {
@@ -1206,11 +1206,12 @@ impl Parser {
             }
             Tok::TimeSpanRaw(raw) => {
                 self.bump();
+                let raw = unquote(&raw);
                 let lit = if raw == "null" {
                     Literal::TypedNull(KqlType::TimeSpan)
                 } else {
                     Literal::TimeSpan(
-                        parse_timespan(&raw)
+                        parse_timespan(raw)
                             .ok_or_else(|| KqlError::syntax(span, format!("invalid timespan literal '{raw}'")))?,
                     )
                 };
@@ -1454,6 +1455,18 @@ impl Parser {
             }
         })
     }
+}
+
+/// The text of a `datetime(…)` / `timespan(…)` literal without the quotes Kusto also accepts
+/// around it (`datetime('2024-01-31 10:00')`, as the portal's generated queries write it).
+fn unquote(raw: &str) -> &str {
+    let t = raw.trim();
+    for q in ['\'', '"'] {
+        if t.len() >= 2 && t.starts_with(q) && t.ends_with(q) {
+            return t[1..t.len() - 1].trim();
+        }
+    }
+    raw
 }
 
 #[cfg(test)]

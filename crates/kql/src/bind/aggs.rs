@@ -63,6 +63,23 @@ pub(crate) struct AggCtx {
     pub aggs: Vec<Expr>,
 }
 
+/// The order `plan` yields its rows in, as sort expressions over its output columns: a
+/// sort, possibly under steps that keep the rows' order and the sort's columns (filters,
+/// `take`, windows, projections that pass those columns through). `None` when unordered.
+fn input_order(plan: &datafusion::logical_expr::LogicalPlan) -> Option<Vec<datafusion::logical_expr::SortExpr>> {
+    use datafusion::logical_expr::LogicalPlan as P;
+    let (order, schema) = match plan {
+        P::Sort(s) => return Some(s.expr.clone()),
+        P::Projection(p) => (input_order(&p.input)?, &p.schema),
+        P::Filter(f) => return input_order(&f.input),
+        P::Limit(l) => return input_order(&l.input),
+        P::Window(w) => return input_order(&w.input),
+        _ => return None,
+    };
+    let kept = order.iter().all(|s| s.expr.column_refs().iter().all(|c| schema.has_column(c)));
+    kept.then_some(order)
+}
+
 /// KQL's default column name for an unnamed aggregate.
 fn default_name(n: &str, args: &[ast::Expr]) -> String {
     let arg = args.first().and_then(derive_name).unwrap_or_default();
@@ -234,7 +251,17 @@ impl Binder<'_> {
                     Some(_) => return Err(KqlError::binding(span, format!("{n}() max size must be a long literal"))),
                 };
                 let base = agg::array_agg(x.expr.clone());
-                let builder = if n.contains("set") { base.distinct().filter(filter) } else { base.filter(filter) };
+                let builder = if n.contains("set") {
+                    base.distinct().filter(filter)
+                } else {
+                    // KQL's make_list keeps the order of a sorted input; DataFusion may drop a
+                    // sort nothing downstream requires and aggregates partitions in any order,
+                    // so the list states the order it needs.
+                    match input_order(&fr.plan) {
+                        Some(order) => base.filter(filter).order_by(order),
+                        None => base.filter(filter),
+                    }
+                };
                 let e = builder.build().map_err(|e| df_err(span, e))?;
                 let c = code(x.ty);
                 let post: Box<dyn Fn(Expr) -> Expr> = Box::new(move |col| {
@@ -300,7 +327,8 @@ impl Binder<'_> {
             && let Some((name, args)) = top_call(&one.expr)
             && (name.name == "arg_max" || name.name == "arg_min")
         {
-            return self.arg_extreme(fr, name, args, by, span);
+            let rename = one.name.as_ref().map(|n| n.name.clone());
+            return self.arg_extreme(fr, name, args, rename, by, span);
         }
         let mut group = Vec::new();
         let mut cols: Vec<Col> = Vec::new();
@@ -383,6 +411,12 @@ impl Binder<'_> {
             }
             return Ok(());
         }
+        if let Some((name, args)) = top_call(&a.expr)
+            && (name.name == "arg_max" || name.name == "arg_min")
+        {
+            let rename = a.name.as_ref().map(|n| n.name.clone());
+            return self.arg_extreme_columns(name, args, rename, fr, cols, post, a.expr.span);
+        }
         let t = self.scalar(&a.expr, fr)?;
         let name = match (&a.name, top_call(&a.expr)) {
             (Some(n), _) => n.name.clone(),
@@ -407,12 +441,77 @@ impl Binder<'_> {
         Ok(())
     }
 
+    /// `arg_max(T, cols | *)` next to other aggregates in one `summarize`: each returned
+    /// column is the value of the row with the largest (smallest) T in the group
+    /// (`first_value(c ORDER BY T DESC NULLS LAST)`, so rows without T never win), named as
+    /// when arg_max stands alone; columns the `by` keys already produce are not repeated.
+    /// On its own, arg_max takes [`Self::arg_extreme`], which keeps the whole row.
+    #[allow(clippy::too_many_arguments)]
+    fn arg_extreme_columns(
+        &mut self,
+        name: &Ident,
+        args: &[ast::Expr],
+        rename: Option<String>,
+        fr: &Frame,
+        cols: &mut Vec<Col>,
+        post: &mut Vec<Expr>,
+        span: Span,
+    ) -> Result<()> {
+        if args.len() < 2 {
+            return Err(KqlError::binding(
+                span,
+                format!("{}() needs the expression to maximise and the columns to return (or *)", name.name),
+            ));
+        }
+        let is_max = name.name == "arg_max";
+        let t = self.scalar(&args[0], fr)?;
+        let order = vec![t.expr.clone().sort(!is_max, false)];
+        let tname =
+            rename.or_else(|| t.name.clone()).unwrap_or_else(|| if is_max { "max_".into() } else { "min_".into() });
+        let mut out: Vec<(String, Typed)> = vec![(tname, t)];
+        for e in &args[1..] {
+            if matches!(e.kind, ExprKind::Star) {
+                for (i, c) in fr.cols.iter().enumerate() {
+                    if !out.iter().any(|(n, _)| *n == c.name) {
+                        out.push((c.name.clone(), Typed::new(fr.col_expr(i), c.ty)));
+                    }
+                }
+            } else {
+                let v = self.scalar(e, fr)?;
+                let Some(vname) = v.name.clone() else {
+                    return Err(KqlError::binding(
+                        e.span,
+                        format!(
+                            "name this {}() column (Name = expression) when other aggregates share the summarize",
+                            name.name
+                        ),
+                    ));
+                };
+                if !out.iter().any(|(n, _)| *n == vname) {
+                    out.push((vname, v));
+                }
+            }
+        }
+        let ctx = self.agg.as_mut().expect("summarize sets the aggregate context");
+        for (n, v) in out {
+            if cols.iter().any(|c| c.name == n) {
+                continue;
+            }
+            let id = format!("__a{}", ctx.aggs.len());
+            ctx.aggs.push(agg::first_value(v.expr, order.clone()).alias(id.clone()));
+            post.push(Expr::Column(Column::from_name(id)).alias(n.clone()));
+            cols.push(Col { name: n, ty: v.ty });
+        }
+        Ok(())
+    }
+
     /// `summarize arg_max(T, cols | *) by keys`: the row with the largest (smallest) T per group.
     fn arg_extreme(
         &mut self,
         fr: Frame,
         name: &Ident,
         args: &[ast::Expr],
+        rename: Option<String>,
         by: &[NamedExpr],
         span: Span,
     ) -> Result<Frame> {
@@ -440,7 +539,8 @@ impl Binder<'_> {
             keys.push(kt.expr.clone());
             out.push((kname, kt));
         }
-        let tname = t.name.clone().unwrap_or_else(|| if is_max { "max_".into() } else { "min_".into() });
+        let tname =
+            rename.or_else(|| t.name.clone()).unwrap_or_else(|| if is_max { "max_".into() } else { "min_".into() });
         out.push((tname, t.clone()));
         for e in &args[1..] {
             if matches!(e.kind, ExprKind::Star) {

@@ -165,6 +165,9 @@ impl Binder<'_> {
             }
             None => {}
         }
+        if let Some(t) = self.standard_column(n, fr) {
+            return Ok(t);
+        }
         let mut cands: Vec<String> = fr.cols.iter().map(|c| c.name.clone()).collect();
         for s in &self.scopes {
             cands.extend(s.iter().filter(|(_, v)| matches!(v, LetValue::Scalar(_))).map(|(k, _)| k.clone()));

@@ -123,6 +123,12 @@ pub(crate) const SCALAR_FUNCTIONS: &[&str] = &[
     "array_index_of",
     "gettype",
     "column_ifexists",
+    "columnifexists",
+    "estimate_data_size",
+    "format_bytes",
+    "extractjson",
+    "extract_json",
+    "ingestion_time",
     "toscalar",
     "prev",
     "next",
@@ -187,7 +193,28 @@ impl Binder<'_> {
                 let sq = Subquery { subquery: Arc::new(plan), outer_ref_columns: vec![], spans: Default::default() };
                 return Ok(Typed::new(Expr::ScalarSubquery(sq), c.ty));
             }
-            "column_ifexists" => {
+            "estimate_data_size" => {
+                Self::arity(name, args, 1, usize::MAX, span)?;
+                if args.len() == 1 && matches!(args[0].kind, ExprKind::Star) {
+                    return Ok(self.row_size(fr));
+                }
+                let a = self.args(args, fr)?;
+                let exprs = a.into_iter().map(|t| t.expr).collect();
+                return Ok(Typed::new(
+                    udf::call("kql_estimate_data_size", DataType::Int64, udf::size::estimate_data_size, exprs),
+                    KqlType::Long,
+                ));
+            }
+            "ingestion_time" => {
+                Self::arity(name, args, 0, 0, span)?;
+                return Ok(self.time_received(fr));
+            }
+            "extractjson" | "extract_json" => {
+                Self::arity(name, args, 2, 3, span)?;
+                return self.extract_json(args, fr);
+            }
+            // `columnifexists` is the deprecated spelling the portal's generated queries use.
+            "column_ifexists" | "columnifexists" => {
                 Self::arity(name, args, 2, 2, span)?;
                 let col = match &args[0].kind {
                     ExprKind::Literal(Literal::String(s)) => s.clone(),
@@ -451,6 +478,40 @@ impl Binder<'_> {
                 ar(1, 1)?;
                 let t = self.to_string(a.into_iter().next().expect("arity"));
                 Typed::new(cast(df(unicode::character_length(), vec![t]), DataType::Int64), Long)
+            }
+            "format_bytes" => {
+                ar(1, 3)?;
+                let mut it = a.into_iter();
+                let size = it.next().expect("arity");
+                if !is_numeric(size.ty) {
+                    return Err(KqlError::binding(
+                        args[0].span,
+                        format!("format_bytes() needs a number of bytes, but this is {}", size.ty),
+                    ));
+                }
+                let precision = it.next().map_or(lit(0i64), |t| i64e(t.expr));
+                let units = match it.next() {
+                    None => lit(""),
+                    Some(t) => {
+                        if let Some(Literal::String(u)) = &t.lit
+                            && !u.is_empty()
+                            && udf::size::format_size(1.0, 0, u).is_none()
+                        {
+                            return Err(KqlError::binding(
+                                args[2].span,
+                                format!("format_bytes(): unknown unit '{u}' (use Bytes, KB, MB, GB, TB, PB or EB)"),
+                            ));
+                        }
+                        self.to_string(t)
+                    }
+                };
+                let call = udf::call(
+                    "kql_format_bytes",
+                    DataType::Utf8,
+                    udf::size::format_bytes,
+                    vec![cast(size.expr, DataType::Float64), precision, units],
+                );
+                Typed::new(call, String)
             }
             "string_size" => {
                 ar(1, 1)?;
@@ -1013,4 +1074,66 @@ fn type_of_arg(e: &ast::Expr) -> Result<KqlType> {
         return Ok(ty);
     }
     Err(KqlError::binding(e.span, "expected typeof(<type>)"))
+}
+
+/// The steps of a JSONPath of the simple forms `extractjson()` supports (`$.a.b`, `$['a']`,
+/// `$[0]`); wildcards, filters and `..` are refused with a message naming the path.
+fn json_path_keys(path: &str) -> std::result::Result<Vec<Literal>, String> {
+    let unsupported = || format!("JSONPath '{path}' is not supported: use $.name, $['name'] or $[index] steps");
+    let mut rest = path.trim().strip_prefix('$').ok_or_else(unsupported)?;
+    let mut keys = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let name = &r[..end];
+            if name.is_empty() || name == "*" {
+                return Err(unsupported());
+            }
+            keys.push(Literal::String(name.to_string()));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or_else(unsupported)?;
+            let inner = r[..end].trim();
+            let quoted = ['\'', '"'].iter().find_map(|q| inner.strip_prefix(*q).and_then(|x| x.strip_suffix(*q)));
+            match (quoted, inner.parse::<i64>()) {
+                (Some(name), _) => keys.push(Literal::String(name.to_string())),
+                (None, Ok(i)) if i >= 0 => keys.push(Literal::Long(i)),
+                _ => return Err(unsupported()),
+            }
+            rest = &r[end + 1..];
+        } else {
+            return Err(unsupported());
+        }
+    }
+    Ok(keys)
+}
+
+impl Binder<'_> {
+    /// `extractjson(path, text [, typeof(T)])`: the element at `path` as a string (a JSON
+    /// string element without its quotes), or converted to `T`; empty/null when absent.
+    fn extract_json(&mut self, args: &[ast::Expr], fr: &Frame) -> Result<Typed> {
+        let path = match &args[0].kind {
+            ExprKind::Literal(Literal::String(p)) => p.clone(),
+            _ => return Err(KqlError::binding(args[0].span, "extractjson() needs a string literal JSONPath")),
+        };
+        let keys = json_path_keys(&path).map_err(|m| KqlError::binding(args[0].span, m))?;
+        let text = self.scalar(&args[1], fr)?;
+        if !is_textual(text.ty) {
+            return Err(KqlError::binding(
+                args[1].span,
+                format!("extractjson() needs JSON text, but this is {}", text.ty),
+            ));
+        }
+        let mut call_args = vec![text.expr];
+        call_args.extend(keys.iter().map(|k| lit(super::literal_value(k, 0))));
+        let value =
+            Typed::new(udf::call("kql_dyn_get", DataType::Utf8, udf::dynamic::get, call_args), KqlType::Dynamic);
+        match args.get(2) {
+            None => Ok(Typed::new(self.to_string(value), KqlType::String)),
+            Some(t) => {
+                let ty = type_of_arg(t)?;
+                Ok(Typed::new(self.convert(value, ty), ty))
+            }
+        }
+    }
 }

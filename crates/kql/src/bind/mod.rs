@@ -15,6 +15,7 @@ mod funcs;
 mod ops;
 mod search;
 mod series;
+mod standard;
 mod userfn;
 
 use std::collections::HashMap;

@@ -10,6 +10,7 @@
 pub mod dynamic;
 pub mod jsonscan;
 pub mod series;
+pub mod size;
 pub mod strings;
 pub mod time;
 pub mod values;
