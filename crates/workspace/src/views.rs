@@ -3,7 +3,8 @@
 //! - `ContainerLog` (legacy): ContainerLogV2 with `ContainerId → ContainerID`,
 //!   `ContainerName → Name`, `LogMessage` as text → `LogEntry` (a JSON string value loses its
 //!   quotes; JSON objects stay JSON text), `LogSource → LogEntrySource`,
-//!   `SourceSystem = "Container"`.
+//!   `SourceSystem = "Container"`, and `Image`/`ImageTag`/`Repository` empty, as current
+//!   agents leave them in Azure (queries join ContainerInventory for them).
 //! - `AzureDiagnostics` (legacy resource logs): AKSAudit (`Category = "kube-audit"`),
 //!   AKSAuditAdmin (`"kube-audit-admin"`) with the audit event rebuilt as `audit.k8s.io/v1`
 //!   Event JSON in `log_s`, plus AKSControlPlane (its own Category, `Message → log_s`,
@@ -51,6 +52,9 @@ pub fn build(
             json_text.call(vec![ident("LogMessage")]).alias("LogEntry"),
             ident("LogSource").alias("LogEntrySource"),
             lit("Container").alias("SourceSystem"),
+            lit("").alias("Image"),
+            lit("").alias("ImageTag"),
+            lit("").alias("Repository"),
         ])?
         .build()?;
 
