@@ -277,7 +277,11 @@ const CONTAINER_LOG: &[Column] = &[
     c("LogEntry", T::String, "The log line as text (LogMessage of ContainerLogV2 as text)."),
     c("LogEntrySource", T::String, "stdout or stderr."),
     c("SourceSystem", T::String, "Always Container."),
-    c("Image", T::String, "Always empty, as current Container Insights agents leave it (join ContainerInventory on ContainerID)."),
+    c(
+        "Image",
+        T::String,
+        "Always empty, as current Container Insights agents leave it (join ContainerInventory on ContainerID).",
+    ),
     c("ImageTag", T::String, "Always empty (see Image)."),
     c("Repository", T::String, "Always empty (see Image)."),
 ];
