@@ -116,9 +116,12 @@ impl Harness {
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
-    /// Like `post`, but a transport error is returned instead of failing the test.
+    /// Like `post`, but a transport error is returned instead of failing the test. The
+    /// connection is not kept for reuse: the server may close it after refusing the body, and
+    /// a pooled dead connection would fail the *next* request with a transport error.
     async fn try_post(&self, body: Vec<u8>) -> Result<u16, reqwest::Error> {
-        let resp = self.client.post(format!("{}/validate", self.base)).body(body).send().await?;
+        let resp =
+            self.client.post(format!("{}/validate", self.base)).header("connection", "close").body(body).send().await?;
         Ok(resp.status().as_u16())
     }
 
