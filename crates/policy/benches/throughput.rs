@@ -1,7 +1,10 @@
 //! Plain timing harness (no criterion): decision latency percentiles and audit throughput.
 //! Run: `cargo bench -p keelwatch-policy --bench throughput` (add `-- 100000` to set the
 //! number of pods audited, default 100,000, and a second number for decision samples, default
-//! 20,000; add `breakdown` for the cost of each member definition on its own).
+//! 20,000; add `breakdown` for the cost of each member definition on its own, followed by definition
+//! names to time only those). With `KW_DUMP=<file>` in the environment, the thread-CPU time of
+//! every timed decision is also written to the file, in the order taken (nanoseconds, one a
+//! line), to see whether slow decisions are spread evenly or come in bursts.
 //!
 //! Latency is reported twice: wall-clock (what a caller waits, inflated when the machine is
 //! busy) and the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`: the work one decision costs,
@@ -45,6 +48,11 @@ fn time_decisions(set: &PolicySet, requests: &[Value], samples: usize) -> (Vec<D
         wall.push(t.elapsed());
         assert!(v.is_empty(), "the typical pod is compliant: {v:?}");
     }
+    // Unsorted, for the time pattern of slow samples (see the module comment).
+    if let Ok(path) = std::env::var("KW_DUMP") {
+        let text: Vec<String> = cpu.iter().map(|d| d.as_nanos().to_string()).collect();
+        std::fs::write(path, text.join("\n")).unwrap();
+    }
     wall.sort();
     cpu.sort();
     (wall, cpu)
@@ -61,7 +69,12 @@ fn main() {
 
     if args.iter().any(|a| a == "breakdown") {
         let lib = keelwatch_policy::Library::builtin().unwrap();
+        // Definition names among the arguments restrict the breakdown to them.
+        let only: Vec<&String> = args.iter().filter(|a| lib.definition(a).is_some()).collect();
         for d in &lib.initiative("pod-security-restricted").unwrap().definitions {
+            if !only.is_empty() && !only.contains(&d) {
+                continue;
+            }
             let one = common::definitions_set(&[d.as_str()]);
             let (wall, cpu) = time_decisions(&one, &requests, decisions);
             println!(
