@@ -224,6 +224,12 @@ fn meminfo(key: &str) -> u64 {
         * 1024
 }
 
+/// `got` lies between `a` and `b`, widened by `pct` percent on each side.
+fn within_envelope(what: &str, got: f64, a: f64, b: f64, pct: f64) {
+    let (lo, hi) = (a.min(b) * (1.0 - pct / 100.0), a.max(b) * (1.0 + pct / 100.0));
+    assert!((lo..=hi).contains(&got), "{what}: agent {got} outside [{lo}, {hi}] (readings before/after: {a}, {b})");
+}
+
 #[test]
 fn node_counters_match_proc() {
     let t = tempfile::tempdir().unwrap();
@@ -237,9 +243,17 @@ fn node_counters_match_proc() {
         let v: Vec<u64> = s.lines().next().unwrap().split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
         v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
     };
+    // Node memory moves while other tests run: the agent's sample is checked against the
+    // envelope of readings taken just before and just after its run.
+    let mem = || {
+        let ws = (meminfo("MemTotal") - meminfo("MemFree") - meminfo("Inactive(file)")) as f64;
+        (ws, meminfo("AnonPages") as f64)
+    };
+    let m0 = mem();
     let (b0, t0) = (busy(), Instant::now());
     keelwatch_agent::run(&cfg, Default::default()).unwrap();
     let (b1, t1) = (busy(), Instant::now());
+    let m1 = mem();
     let rows = &read_output(&out)["Perf"];
     let inst = "c9/test-node";
     let ncpu = std::fs::read_to_string("/proc/stat")
@@ -260,9 +274,8 @@ fn node_counters_match_proc() {
     assert_eq!(perf(rows, inst, "memoryCapacityBytes"), meminfo("MemTotal") as f64);
     assert_eq!(perf(rows, inst, "memoryAllocatableBytes"), meminfo("MemTotal") as f64);
     assert_eq!(perf(rows, inst, "restartTimeEpoch"), btime);
-    let ws = (meminfo("MemTotal") - meminfo("MemFree") - meminfo("Inactive(file)")) as f64;
-    within("node memoryWorkingSetBytes", perf(rows, inst, "memoryWorkingSetBytes"), ws, 5.0);
-    within("node memoryRssBytes", perf(rows, inst, "memoryRssBytes"), meminfo("AnonPages") as f64, 5.0);
+    within_envelope("node memoryWorkingSetBytes", perf(rows, inst, "memoryWorkingSetBytes"), m0.0, m1.0, 5.0);
+    within_envelope("node memoryRssBytes", perf(rows, inst, "memoryRssBytes"), m0.1, m1.1, 5.0);
     // CPU: the agent's window lies inside ours; the node is shared, so compare against the
     // enclosing window with a tolerance of 10% of one core.
     let rate = (b1 - b0) as f64 / 100.0 * 1e9 / (t1 - t0).as_secs_f64();
