@@ -34,7 +34,6 @@
 
 pub mod demo;
 mod error;
-mod fastjson;
 pub mod http;
 
 pub mod manifest;

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -18,6 +19,9 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::datasource::{MemTable, ViewTable, provider_as_source};
 use datafusion::logical_expr::{LogicalPlanBuilder, ident, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
+
+use keelwatch_jsonscan::{VALID_JSON_METADATA_KEY, VALID_JSON_METADATA_VALUE};
+use keelwatch_tables::ColumnType;
 
 use crate::error::Result;
 use crate::store::{TableSnapshot, Workspace};
@@ -29,10 +33,33 @@ fn ts_lit(t: DateTime<Utc>) -> ScalarValue {
     ScalarValue::TimestampNanosecond(Some(t.timestamp_nanos_opt().unwrap_or(i64::MAX)), Some("UTC".into()))
 }
 
+/// The schema queries see: the table's, with every dynamic field marked as holding only valid
+/// JSON text ([`keelwatch_jsonscan::VALID_JSON_METADATA_KEY`]). That is true of everything the
+/// workspace stores: ingestion writes dynamic values that the scanner validated or that
+/// serde_json rendered, and [`crate::Workspace::append_batch`] checks batches built elsewhere.
+/// KQL member access relies on it to stop scanning at the member it looks for.
+fn read_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let f = f.as_ref().clone();
+            if crate::schema::kql_type_of(&f) != Some(ColumnType::Dynamic) {
+                return f;
+            }
+            let mut md = f.metadata().clone();
+            md.insert(VALID_JSON_METADATA_KEY.to_string(), VALID_JSON_METADATA_VALUE.to_string());
+            f.with_metadata(md)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// Builds a table provider over a snapshot.
 pub fn snapshot_provider(snap: &TableSnapshot, timespan: Option<Timespan>) -> Result<Arc<dyn TableProvider>> {
     let name = snap.table.name;
-    let mem: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(snap.schema.clone(), vec![snap.batches.clone()])?);
+    let schema = read_schema(&snap.schema);
+    let mem: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema.clone(), vec![snap.batches.clone()])?);
     let files: Option<Arc<dyn TableProvider>> = if snap.files.is_empty() {
         None
     } else {
@@ -42,8 +69,7 @@ pub fn snapshot_provider(snap: &TableSnapshot, timespan: Option<Timespan>) -> Re
             .map(|(p, _)| ListingTableUrl::parse(p.to_string_lossy()))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let cfg =
-            ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(snap.schema.clone());
+        let cfg = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
         Some(Arc::new(ListingTable::try_new(cfg)?))
     };
     if files.is_none() && snap.batches.is_empty() && timespan.is_none() {

@@ -327,12 +327,14 @@ enum Slot<'a> {
 
 impl Builder {
     /// Appends a raw JSON value (validated by the scanner); `canonical` as in
-    /// [`crate::fastjson::Field`]. Values the fast path does not handle are parsed and
+    /// [`keelwatch_jsonscan::Field`]. Values the fast path does not handle are parsed and
     /// appended as by [`Builder::append`], so results and errors are the same.
     fn append_raw(&mut self, raw: &str, canonical: bool, scratch: &mut String) -> std::result::Result<(), String> {
+        // A string the scanner called canonical has no escapes: no need to look for them again.
         let plain_str = || -> Option<&str> {
             let b = raw.as_bytes();
-            (b.len() >= 2 && b[0] == b'"' && !raw[1..raw.len() - 1].contains('\\')).then(|| &raw[1..raw.len() - 1])
+            (b.len() >= 2 && b[0] == b'"' && (canonical || !raw[1..raw.len() - 1].contains('\\')))
+                .then(|| &raw[1..raw.len() - 1])
         };
         match self {
             Builder::Str(b) => {
@@ -383,12 +385,12 @@ fn plain_int(raw: &str) -> Option<i64> {
     raw.parse().ok()
 }
 
-/// One NDJSON line: (line number, bytes, its fields in the scanner output, or the object
+/// One NDJSON line: (line number, text, its fields in the scanner output, or the object
 /// serde_json parsed when the scanner gave up on the line).
-type LineRow<'a> = (usize, &'a [u8], std::ops::Range<usize>, Option<Map<String, Value>>);
+type LineRow<'a> = (usize, &'a str, std::ops::Range<usize>, Option<Map<String, Value>>);
 
 /// Converts an NDJSON body straight into a record batch (the fast path: no JSON trees, see
-/// [`crate::fastjson`]). Blank lines are skipped; row numbers in errors are line numbers,
+/// [`keelwatch_jsonscan`]). Blank lines are skipped; row numbers in errors are line numbers,
 /// counted from `first_line`. Every line is checked to be a JSON object before any value is
 /// converted, so a syntax error is reported before a schema error, as with [`parse_body`].
 /// Returns the batch (possibly empty).
@@ -399,24 +401,42 @@ pub fn ndjson_to_batch(
     unknown: UnknownColumns,
     now_ns: i64,
 ) -> Result<RecordBatch> {
-    use crate::fastjson::{Field, scan_object};
+    use keelwatch_jsonscan::{Field, scan_object};
     // pass 1: split lines into fields (or parsed objects where the scanner gives up)
-    let mut fields: Vec<Field> = Vec::new();
+    let mut fields: Vec<Field> = Vec::with_capacity(body.len() / 64);
     // per row: (line number, line bytes, fields range, parsed fallback)
-    let mut rows: Vec<LineRow<'_>> = Vec::new();
-    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-        let line_no = first_line + i;
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
+    let mut rows: Vec<LineRow<'_>> = Vec::with_capacity(body.len() / 256);
+    // One UTF-8 check for the whole body instead of one per line (lines of a valid body are
+    // valid); a body with bad UTF-8 somewhere checks each line to find which.
+    let body_str = std::str::from_utf8(body).ok();
+    let mut line_no = first_line - 1;
+    // the same lines as `body.split(|b| *b == b'\n')`, found with memchr
+    let mut next = 0usize;
+    while next <= body.len() {
+        let pos = next;
+        let end = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |k| pos + k);
+        next = end + 1;
+        let line = &body[pos..end];
+        line_no += 1;
+        // a line starting with `{` is not blank; only other lines need the full check
+        if line.first() != Some(&b'{') && line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
         let start = fields.len();
-        if std::str::from_utf8(line).is_ok() && scan_object(line, &mut fields).is_some() {
-            rows.push((line_no, line, start..fields.len(), None));
+        // lines end at b'\n', which is always a char boundary
+        let text = match body_str {
+            Some(b) => Some(&b[pos..end]),
+            None => std::str::from_utf8(line).ok(),
+        };
+        if let Some(text) = text
+            && scan_object(line, &mut fields).is_some()
+        {
+            rows.push((line_no, text, start..fields.len(), None));
             continue;
         }
         fields.truncate(start);
         match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(m)) => rows.push((line_no, line, start..start, Some(m))),
+            Ok(Value::Object(m)) => rows.push((line_no, "", start..start, Some(m))),
             Ok(other) => {
                 return Err(Error::Json {
                     line: line_no,
@@ -449,13 +469,14 @@ pub fn ndjson_to_batch(
         };
         row_err(row, k, format!("no such column in {}{hint}", table.name))
     };
-    for (row_no, line, range, parsed) in &rows {
+    // Column of the k-th key of the previous row: rows from one producer list their keys in
+    // the same order, so one string compare usually replaces a hash lookup per value.
+    let mut memo: Vec<usize> = Vec::new();
+    for (row_no, text, range, parsed) in &rows {
         slots.iter_mut().for_each(|s| *s = None);
-        // the scanner checked UTF-8 for scanned lines
-        let text = std::str::from_utf8(line).unwrap_or_default();
         match parsed {
             None => {
-                for f in &fields[range.clone()] {
+                for (k, f) in fields[range.clone()].iter().enumerate() {
                     let decoded;
                     let key: &str = if f.key_escaped {
                         decoded = serde_json::from_str::<String>(&text[f.key.0 - 1..f.key.1 + 1]).unwrap_or_default();
@@ -463,8 +484,18 @@ pub fn ndjson_to_batch(
                     } else {
                         &text[f.key.0..f.key.1]
                     };
-                    match index.get(key) {
-                        Some(&i) => slots[i] = Some(Slot::Raw(&text[f.val.0..f.val.1], f.canonical)),
+                    let col = match memo.get(k) {
+                        Some(&c) if table.columns.get(c).is_some_and(|c| c.name == key) => Some(c),
+                        _ => index.get(key).copied(),
+                    };
+                    match col {
+                        Some(i) => {
+                            slots[i] = Some(Slot::Raw(&text[f.val.0..f.val.1], f.canonical));
+                            if k >= memo.len() {
+                                memo.resize(k + 1, usize::MAX);
+                            }
+                            memo[k] = i;
+                        }
                         None if unknown == UnknownColumns::Ignore => {}
                         None => return Err(unknown_key(*row_no, key)),
                     }

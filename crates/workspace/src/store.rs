@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
@@ -209,11 +210,31 @@ fn ns_to_rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-pub(crate) fn ipc_encode(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut w = StreamWriter::try_new(Vec::with_capacity(batch.get_array_memory_size() / 2), &batch.schema())?;
-    w.write(batch)?;
-    w.finish()?;
-    Ok(w.into_inner()?)
+thread_local! {
+    /// The IPC encoding buffer, reused by appends on the same thread: a fresh batch-sized
+    /// buffer per append cost a page fault per 4 KiB touched, a visible part of ingestion
+    /// (perf). Buffers that grew past [`IPC_KEEP_BYTES`] are not kept.
+    static IPC_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+const IPC_KEEP_BYTES: usize = 64 << 20;
+
+/// Encodes `batch` as an Arrow IPC stream and passes the bytes to `f`.
+pub(crate) fn with_ipc_encoded<T>(batch: &RecordBatch, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+    let mut buf = IPC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    buf.clear();
+    // Room for the whole batch up front: growing the Vec re-copies the payload.
+    buf.reserve(batch.get_array_memory_size() + (64 << 10));
+    let encoded = (|| -> Result<()> {
+        let mut w = StreamWriter::try_new(&mut buf, &batch.schema())?;
+        w.write(batch)?;
+        w.finish()?;
+        Ok(())
+    })();
+    let out = encoded.and_then(|()| f(&buf));
+    if buf.capacity() <= IPC_KEEP_BYTES {
+        IPC_BUF.with(|b| *b.borrow_mut() = buf);
+    }
+    out
 }
 
 fn ipc_decode(payload: &[u8], schema: &SchemaRef) -> std::result::Result<Vec<RecordBatch>, String> {
@@ -435,7 +456,7 @@ impl Workspace {
     pub fn append_ndjson(&self, table: &str, body: &[u8], first_line: usize) -> Result<AppendReceipt> {
         let st = self.state(table)?;
         let batch = rows::ndjson_to_batch(st.schema, body, first_line, self.inner.opts.unknown_columns, now_ns())?;
-        self.append_batch(table, batch)
+        self.append_converted(st, batch)
     }
 
     /// Appends already parsed rows.
@@ -445,13 +466,40 @@ impl Workspace {
             return Ok(AppendReceipt { table: st.schema.name, rows: 0, lsn: 0, durable: true });
         }
         let batch = rows::rows_to_batch(st.schema, rows, self.inner.opts.unknown_columns, now_ns())?;
-        self.append_batch(table, batch)
+        self.append_converted(st, batch)
     }
 
     /// Appends a record batch that already has the table's Arrow schema
-    /// ([`crate::schema::arrow_schema`]).
+    /// ([`crate::schema::arrow_schema`]). Every dynamic value must be valid JSON text (the
+    /// workspace promises queries that it stores nothing else; see [`crate::query`]).
     pub fn append_batch(&self, table: &str, batch: RecordBatch) -> Result<AppendReceipt> {
         let st = self.state(table)?;
+        if batch.schema().fields() == st.arrow.fields() {
+            for (c, col) in st.schema.columns.iter().zip(batch.columns()) {
+                if c.ty != keelwatch_tables::ColumnType::Dynamic {
+                    continue;
+                }
+                let Some(text) = col.as_string_opt::<i32>() else { continue };
+                if let Some(row) = (0..text.len())
+                    .find(|&r| text.is_valid(r) && !keelwatch_jsonscan::is_valid(text.value(r).as_bytes()))
+                {
+                    return Err(Error::Row {
+                        table: st.schema.name.to_string(),
+                        source: crate::error::RowError {
+                            row: row + 1,
+                            column: c.name.to_string(),
+                            message: "dynamic value is not valid JSON text".to_string(),
+                        },
+                    });
+                }
+            }
+        }
+        self.append_converted(st, batch)
+    }
+
+    /// [`Workspace::append_batch`] for batches built by [`rows`], whose dynamic values are
+    /// valid JSON by construction (scanned, or written by serde_json).
+    fn append_converted(&self, st: &TableState, batch: RecordBatch) -> Result<AppendReceipt> {
         if self.inner.read_only {
             return Err(Error::ReadOnly(self.inner.root.clone()));
         }
@@ -473,20 +521,19 @@ impl Workspace {
             self.inner.counters.rejected_full.fetch_add(1, Ordering::Relaxed);
             return Err(Error::BufferFull { buffered_bytes: cur, limit_bytes: limit, retry_after_secs: 1 });
         }
-        let payload = ipc_encode(&batch)?;
-        let (seg, lsn): (Arc<Segment>, u64) = {
+        let (seg, lsn): (Arc<Segment>, u64) = with_ipc_encoded(&batch, |payload| {
             let mut g = lock(&st.inner);
             let lsn = g.next_lsn;
             let wal = g.wal.as_mut().ok_or_else(|| Error::ReadOnly(self.inner.root.clone()))?;
-            let seg = wal.append(st.schema.name, lsn, rows as u32, &payload)?;
+            let seg = wal.append(st.schema.name, lsn, rows as u32, payload)?;
             g.next_lsn += 1;
-            g.buffer.push((lsn, batch));
+            g.buffer.push((lsn, batch.clone()));
             g.buffer_rows += rows;
             g.buffer_bytes += bytes;
             g.oldest.get_or_insert_with(Instant::now);
             self.inner.buffered.fetch_add(bytes, Ordering::Relaxed);
-            (seg, lsn)
-        };
+            Ok((seg, lsn))
+        })?;
         let durable = self.inner.opts.fsync == FsyncPolicy::Always;
         if durable {
             seg.sync_upto(lsn)?;

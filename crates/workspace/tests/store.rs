@@ -501,3 +501,49 @@ async fn demo_fills_every_table() {
     let n: usize = df.collect().await.unwrap().iter().map(|b| b.num_rows()).sum();
     assert_eq!(n, 2 * 60);
 }
+
+/// Queries are told that dynamic columns hold only valid JSON (KQL member access relies on
+/// it to stop at the member), so every way in must keep that true: converted rows by
+/// construction, batches built elsewhere by a check.
+#[tokio::test]
+async fn dynamic_columns_hold_only_valid_json_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open_with(dir.path(), no_retention()).unwrap();
+    let schema = keelwatch_workspace::arrow_schema("ContainerLogV2").unwrap();
+    let batch_with = |lm: &str| {
+        let cols = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "LogMessage" => std::sync::Arc::new(arrow::array::StringArray::from(vec![Some("1"), None, Some(lm)]))
+                    as arrow::array::ArrayRef,
+                _ => arrow::array::new_null_array(f.data_type(), 3),
+            })
+            .collect();
+        RecordBatch::try_new(schema.clone(), cols).unwrap()
+    };
+    let e = ws.append_batch("ContainerLogV2", batch_with(r#"{"a":1"#)).unwrap_err();
+    assert_eq!(e.to_string(), "ContainerLogV2: row 3: column 'LogMessage': dynamic value is not valid JSON text");
+    assert_eq!(ws.append_batch("ContainerLogV2", batch_with(r#"{"a":[1,"x"]}"#)).unwrap().rows, 3);
+    // text in a non-dynamic column is not JSON and is not checked
+    ws.append_ndjson("ContainerLogV2", b"{\"PodName\":\"{not json\",\"LogMessage\":{\"k\" : 1.50}}\n", 1).unwrap();
+    ws.flush().unwrap();
+    ws.append_ndjson("ContainerLogV2", b"{\"LogMessage\":\"plain\"}\n", 1).unwrap();
+
+    // files and buffered rows alike: every dynamic field of the read schema is marked
+    let ctx = ws.session_context(None).unwrap();
+    let df = ctx.table(TableReference::bare("ContainerLogV2")).await.unwrap();
+    for f in df.schema().fields() {
+        let marked = f.metadata().get(keelwatch_jsonscan::VALID_JSON_METADATA_KEY).map(String::as_str)
+            == Some(keelwatch_jsonscan::VALID_JSON_METADATA_VALUE);
+        let dynamic = matches!(f.name().as_str(), "LogMessage" | "KubernetesMetadata");
+        assert_eq!(marked, dynamic, "{}", f.name());
+    }
+    let mut texts: Vec<String> = Vec::new();
+    for b in df.collect().await.unwrap() {
+        let c = b.column_by_name("LogMessage").unwrap().as_string::<i32>();
+        texts.extend(c.iter().flatten().map(str::to_string));
+    }
+    texts.sort();
+    assert_eq!(texts, ["\"plain\"", "1", r#"{"a":[1,"x"]}"#, r#"{"k":1.5}"#]);
+}

@@ -8,7 +8,6 @@
 //! [`values`] renders Arrow values as KQL text / JSON (shared with result output).
 
 pub mod dynamic;
-pub mod jsonscan;
 pub mod series;
 pub mod size;
 pub mod strings;
@@ -18,7 +17,7 @@ pub mod values;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, LargeStringArray, StringArray, StringViewArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{DataFusionError, Result as DFResult, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -61,7 +60,7 @@ impl ScalarUDFImpl for KqlUdf {
         Ok(self.ret.clone())
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
-        let a = Args { cols: args.args, n: args.number_rows };
+        let a = Args { cols: args.args, fields: args.arg_fields, n: args.number_rows };
         let out = (self.func)(&a)?;
         if out.data_type() != &self.ret {
             let cast = datafusion::arrow::compute::cast(&out, &self.ret)?;
@@ -80,6 +79,8 @@ pub fn call(name: &str, ret: DataType, func: UdfFn, args: Vec<Expr>) -> Expr {
 /// Evaluated arguments of one call over a batch of `n` rows.
 pub struct Args {
     pub cols: Vec<ColumnarValue>,
+    /// The arguments' fields (with their metadata), where DataFusion knows them.
+    pub fields: Vec<FieldRef>,
     pub n: usize,
 }
 
@@ -140,6 +141,15 @@ impl Args {
                 other => return Err(exec_err(format!("expected a string argument, got {other}"))),
             },
         })
+    }
+    /// Argument `i` is dynamic text that its source guarantees to be valid JSON (the field
+    /// carries [`keelwatch_jsonscan::VALID_JSON_METADATA_KEY`], as workspace tables' do).
+    pub fn valid_json(&self, i: usize) -> bool {
+        self.fields
+            .get(i)
+            .and_then(|f| f.metadata().get(keelwatch_jsonscan::VALID_JSON_METADATA_KEY))
+            .map(String::as_str)
+            == Some(keelwatch_jsonscan::VALID_JSON_METADATA_VALUE)
     }
     /// Argument `i` as an array of `n` rows.
     pub fn array(&self, i: usize) -> DFResult<ArrayRef> {
