@@ -134,11 +134,22 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> LoadResult {
         }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                for file in manifest_files(path, &mut result.errors) {
-                    if opts.fail_fast && !result.errors.is_empty() {
-                        break;
+                let files = manifest_files(path, &mut result.errors);
+                if opts.fail_fast {
+                    for file in files {
+                        if !result.errors.is_empty() {
+                            break;
+                        }
+                        result.extend(load_file(&file, opts));
                     }
-                    result.extend(load_file(&file, opts));
+                } else {
+                    // Parsing dominates large audits: files are parsed on all cores, and their
+                    // results kept in file order, so output stays deterministic.
+                    use rayon::prelude::*;
+                    let loaded: Vec<LoadResult> = files.par_iter().map(|f| load_file(f, opts)).collect();
+                    for r in loaded {
+                        result.extend(r);
+                    }
                 }
             }
             Ok(_) => result.extend(load_file(path, opts)),

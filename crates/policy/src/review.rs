@@ -70,6 +70,24 @@ impl Inventory {
         }
     }
 
+    /// Only what `namespaceSelector` matching needs: the Namespace objects among `objs`, with
+    /// an empty `data.inventory`. For runs whose templates never read `data.inventory`
+    /// ([`crate::PolicySet::uses_inventory`]): a 100,000-object audit then does not hold
+    /// every object twice.
+    pub fn namespaces_only<'a>(objs: impl IntoIterator<Item = &'a Value>) -> Inventory {
+        let mut inv = Inventory::empty();
+        for obj in objs {
+            let core_namespace = obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+                && obj.get("apiVersion").and_then(Value::as_str).is_some_and(|gv| !gv.contains('/'));
+            if let (true, Some(name)) = (core_namespace, obj.pointer("/metadata/name").and_then(Value::as_str))
+                && !name.is_empty()
+            {
+                inv.namespaces.insert(name.to_string(), obj.clone());
+            }
+        }
+        inv
+    }
+
     /// The Namespace object called `name`, if known.
     pub fn namespace(&self, name: &str) -> Option<&Value> {
         self.namespaces.get(name)
@@ -326,6 +344,19 @@ mod tests {
         assert!(inv.tree().pointer("/cluster/v1/Namespace/prod").is_some());
         assert!(inv.tree().pointer("/namespace/prod/networking.k8s.io~1v1/Ingress/i").is_some());
         assert!(inv.namespace("prod").is_some());
+    }
+
+    #[test]
+    fn namespaces_only_keeps_what_selectors_need() {
+        let objs = [
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}}),
+            json!({"apiVersion": "example.com/v1", "kind": "Namespace", "metadata": {"name": "not-core"}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod"}}),
+        ];
+        let inv = Inventory::namespaces_only(objs.iter());
+        assert_eq!(inv.namespace("prod").unwrap()["metadata"]["labels"]["env"], "prod");
+        assert!(inv.namespace("not-core").is_none());
+        assert_eq!(inv.tree(), &json!({"cluster": {}, "namespace": {}}));
     }
 
     #[test]

@@ -142,6 +142,12 @@ impl PolicySet {
         self.constraints.iter()
     }
 
+    /// Whether any template reads `data.inventory` (otherwise an [`Inventory`] needs only
+    /// the Namespace objects, see [`Inventory::namespaces_only`]).
+    pub fn uses_inventory(&self) -> bool {
+        self.templates().any(|t| t.uses_inventory)
+    }
+
     /// Every template, sorted by name.
     pub fn templates(&self) -> impl Iterator<Item = &Template> {
         self.templates.iter().map(|t| t.as_ref())

@@ -113,7 +113,11 @@ fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
     for e in &loaded.errors {
         eprintln!("error: {e}");
     }
-    let inventory = Inventory::from_objects(loaded.objects.iter().map(|o| o.value.clone()));
+    let inventory = if set.uses_inventory() {
+        Inventory::from_objects(loaded.objects.iter().map(|o| o.value.clone()))
+    } else {
+        Inventory::namespaces_only(loaded.objects.iter().map(|o| &o.value))
+    };
     let report = set.audit(&loaded.objects, &inventory);
     for e in &report.errors {
         eprintln!("error: {} {}: {}: {}", e.source, e.object.display(), e.constraint, e.message);
