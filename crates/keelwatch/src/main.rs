@@ -54,12 +54,6 @@ enum Command {
     // NEW COMMAND GROUPS: add a variant above this line (one per group).
 }
 
-/// mimalloc instead of glibc malloc: a 100k-pod audit spent ~28 % of its time in glibc's
-/// free-list consolidation (perf); with per-thread heaps it runs 23 % faster and decisions'
-/// p99 drops ~10 % (bench/policy/README.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // regorus builds `anyhow` errors on hot paths and discards them (e.g. a builtin failing
     // on an undefined value); with RUST_BACKTRACE=1 in the environment each one would capture

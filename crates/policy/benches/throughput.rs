@@ -16,10 +16,6 @@ use keelwatch_core::{Source, SourcedObject};
 use keelwatch_policy::{EnforcementPoint, Inventory, PolicySet};
 use serde_json::Value;
 
-/// The allocator the `keelwatch` binary uses, so the figures describe it.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "support/mod.rs"]
 mod common;
 
