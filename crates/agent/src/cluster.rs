@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 
 use crate::checkpoint::write_atomic;
 use crate::error::{AgentError, Result};
+use crate::kubeapi::time_of;
 
 /// Who is collecting: `ClusterId`, `ClusterName`, and the node the collector runs on (the
 /// `Computer` of events no host reported).
@@ -42,10 +43,6 @@ pub struct ClusterIdentity {
     pub cluster_name: String,
     /// The collector's own node.
     pub node: String,
-}
-
-fn time_str(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Value {
-    t.map(|t| Value::String(t.0.to_string())).unwrap_or(Value::Null)
 }
 
 /// The scheme of a node's `spec.providerID` (`aws:///eu-west-1a/i-…` → `aws`), `onprem`
@@ -81,13 +78,13 @@ pub fn node_inventory_rows(nodes: &[Node], who: &ClusterIdentity, time: &str) ->
                 "ClusterId": who.cluster_id,
                 "ClusterName": who.cluster_name,
                 "Computer": n.metadata.name.clone().unwrap_or_default(),
-                "CreationTimeStamp": time_str(n.metadata.creation_timestamp.as_ref()),
+                "CreationTimeStamp": time_of(n.metadata.creation_timestamp.as_ref()),
                 "DockerVersion": runtime,
                 "KubeletVersion": info.map(|i| i.kubelet_version.clone()).unwrap_or_default(),
                 "KubeProxyVersion": info.map(|i| i.kube_proxy_version.clone()).unwrap_or_default(),
                 "KubernetesProviderID": provider_of(n.spec.as_ref().and_then(|s| s.provider_id.as_deref())),
                 "Labels": json!([n.metadata.labels.clone().unwrap_or_default()]).to_string(),
-                "LastTransitionTimeReady": time_str(ready_since),
+                "LastTransitionTimeReady": time_of(ready_since),
                 "OperatingSystem": info.map(|i| i.os_image.clone()).unwrap_or_default(),
                 "Status": up.join(","),
             })
@@ -142,20 +139,20 @@ pub fn event_rows(events: &[Event], all: bool, who: &ClusterIdentity) -> Vec<(St
             let obj = &e.involved_object;
             // New-style events (events.k8s.io) carry eventTime/series instead of the
             // first/last timestamps; the core/v1 view may leave those empty.
-            let first = time_str(e.first_timestamp.as_ref());
+            let first = time_of(e.first_timestamp.as_ref());
             let first = if first.is_null() {
                 e.event_time.as_ref().map(|t| Value::String(t.0.to_string())).unwrap_or(Value::Null)
             } else {
                 first
             };
-            let last = time_str(e.last_timestamp.as_ref());
+            let last = time_of(e.last_timestamp.as_ref());
             let observed = e.series.as_ref().and_then(|s| s.last_observed_time.as_ref());
             let last = match (last.is_null(), observed) {
                 (false, _) => last,
                 (true, Some(t)) => Value::String(t.0.to_string()),
                 (true, None) => first.clone(),
             };
-            let created = time_str(e.metadata.creation_timestamp.as_ref());
+            let created = time_of(e.metadata.creation_timestamp.as_ref());
             let time = if created.is_null() { last.clone() } else { created };
             let host = e.source.as_ref().and_then(|s| s.host.clone()).filter(|h| !h.is_empty());
             let component = e

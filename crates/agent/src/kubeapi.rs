@@ -127,7 +127,9 @@ impl ApiClient {
         self.rt.block_on(async {
             let mut out = Vec::new();
             let mut token: Option<String> = None;
-            // 100 pages of 500 is far beyond a node's pods or a cluster's Services.
+            // 100 pages of 500 (50,000 items) is far beyond a node's pods and any cluster's
+            // Services and Nodes; a cluster keeping more events than that loses the rest (it
+            // would need a watch rather than a list).
             for _ in 0..100 {
                 let mut lp = base.clone().limit(500);
                 if let Some(t) = &token {
@@ -185,7 +187,8 @@ fn strip_runtime(id: &str) -> String {
     id.rsplit_once("://").map(|(_, i)| i).unwrap_or(id).to_string()
 }
 
-fn time_of(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Value {
+/// An API timestamp as its RFC 3339 text, `null` when absent.
+pub(crate) fn time_of(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Value {
     t.map(|t| Value::String(t.0.to_string())).unwrap_or(Value::Null)
 }
 

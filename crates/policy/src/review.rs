@@ -49,7 +49,7 @@ impl Inventory {
                 continue;
             }
             let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-            if kind == "Namespace" && !gv.contains('/') {
+            if is_core_namespace(&obj) {
                 namespaces.insert(name.clone(), obj.clone());
             }
             let root = if ns.is_empty() {
@@ -77,9 +77,7 @@ impl Inventory {
     pub fn namespaces_only<'a>(objs: impl IntoIterator<Item = &'a Value>) -> Inventory {
         let mut inv = Inventory::empty();
         for obj in objs {
-            let core_namespace = obj.get("kind").and_then(Value::as_str) == Some("Namespace")
-                && obj.get("apiVersion").and_then(Value::as_str).is_some_and(|gv| !gv.contains('/'));
-            if let (true, Some(name)) = (core_namespace, obj.pointer("/metadata/name").and_then(Value::as_str))
+            if let (true, Some(name)) = (is_core_namespace(obj), obj.pointer("/metadata/name").and_then(Value::as_str))
                 && !name.is_empty()
             {
                 inv.namespaces.insert(name.to_string(), obj.clone());
@@ -106,6 +104,12 @@ impl Inventory {
     pub fn tree(&self) -> &Value {
         &self.tree
     }
+}
+
+/// Whether `obj` is a core (`v1`) Namespace, the kind `namespaceSelector` reads labels from.
+fn is_core_namespace(obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && !obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").contains('/')
 }
 
 /// Converts JSON to a regorus value directly, without cloning the JSON first (what

@@ -4,7 +4,7 @@
 //! (path, decoded query, Authorization header) for the tests to check.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,27 +96,9 @@ fn serve_one(
     page: usize,
     requests: &Mutex<Vec<ApiRequest>>,
 ) -> std::io::Result<()> {
-    c.set_nonblocking(false)?;
-    c.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut r = BufReader::new(c.try_clone()?);
-    let mut request_line = String::new();
-    r.read_line(&mut request_line)?;
-    let mut auth = String::new();
-    let mut len = 0usize;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':').unwrap_or((h, ""));
-        match k.to_ascii_lowercase().as_str() {
-            "authorization" => auth = v.trim().to_string(),
-            "content-length" => len = v.trim().parse().unwrap_or(0),
-            _ => {}
-        }
-    }
+    let head = super::read_head(&mut c)?;
+    let (len, auth) = (head.content_length(), head.header("authorization"));
+    let (mut r, request_line) = (head.reader, head.request_line);
     let mut body = vec![0u8; len.min(1 << 20)];
     r.read_exact(&mut body)?;
     let target = request_line.split_whitespace().nth(1).unwrap_or("").to_string();

@@ -209,29 +209,9 @@ fn handle(
     throttle: &AtomicU32,
     received: &Mutex<Received>,
 ) -> std::io::Result<()> {
-    c.set_nonblocking(false)?;
-    c.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut r = BufReader::new(c.try_clone()?);
-    let mut request_line = String::new();
-    r.read_line(&mut request_line)?;
-    let mut len = 0usize;
-    let mut auth = String::new();
-    let mut batch = String::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':').unwrap_or((h, ""));
-        match k.to_ascii_lowercase().as_str() {
-            "content-length" => len = v.trim().parse().unwrap_or(0),
-            "authorization" => auth = v.trim().to_string(),
-            "x-keelwatch-batch" => batch = v.trim().to_string(),
-            _ => {}
-        }
-    }
+    let head = read_head(&mut c)?;
+    let (len, auth, batch) = (head.content_length(), head.header("authorization"), head.header("x-keelwatch-batch"));
+    let (mut r, request_line) = (head.reader, head.request_line);
     let mut body = vec![0u8; len.min(9 << 20)];
     r.read_exact(&mut body)?;
     let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
@@ -285,6 +265,46 @@ fn handle(
     }
     received.lock().unwrap().requests.push((Instant::now(), code(status)));
     Ok(())
+}
+
+/// The request line and headers of one HTTP/1.1 request (names lower-cased), with the
+/// reader positioned at the body. Shared by the test servers on 127.0.0.1.
+pub struct RequestHead {
+    pub reader: BufReader<TcpStream>,
+    pub request_line: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RequestHead {
+    /// A header's value, `""` when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).cloned().unwrap_or_default()
+    }
+    /// `Content-Length`, 0 when absent or malformed.
+    pub fn content_length(&self) -> usize {
+        self.headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// Reads a request's head from `c` (blocking, 5 s read timeout).
+pub fn read_head(c: &mut TcpStream) -> std::io::Result<RequestHead> {
+    c.set_nonblocking(false)?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(c.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((h, ""));
+        headers.insert(k.to_ascii_lowercase(), v.trim().to_string());
+    }
+    Ok(RequestHead { reader, request_line, headers })
 }
 
 /// A fresh AgentConfig for tests: no cgroups, no logs, given state dir and output.

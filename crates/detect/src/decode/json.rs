@@ -325,6 +325,32 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 }
 
+impl Reader<'_> {
+    /// Steps to the next member or item of the object/array closed by `close`: over the `,`
+    /// that must separate it from the previous one, or over `close` at the end (then `false`,
+    /// and `done` stays set). `first` is true until the first element is reached.
+    #[inline]
+    fn next_element(&mut self, close: u8, first: &mut bool, done: &mut bool) -> Result<bool> {
+        if *done {
+            return Ok(false);
+        }
+        let c = self.peek()?;
+        if c == close {
+            self.pos += 1;
+            *done = true;
+            return Ok(false);
+        }
+        if !*first {
+            if c != b',' {
+                return Err(Declined);
+            }
+            self.pos += 1;
+        }
+        *first = false;
+        Ok(true)
+    }
+}
+
 /// The members of an object being read.
 struct Members<'a, 'de> {
     de: &'a mut Reader<'de>,
@@ -336,27 +362,9 @@ impl<'de> MapAccess<'de> for &mut Members<'_, 'de> {
     type Error = Declined;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        if self.done {
+        if !self.de.next_element(b'}', &mut self.first, &mut self.done)? {
             return Ok(None);
         }
-        let c = self.de.peek()?;
-        if c == b'}' && self.first {
-            self.de.pos += 1;
-            self.done = true;
-            return Ok(None);
-        }
-        if !self.first {
-            match c {
-                b'}' => {
-                    self.de.pos += 1;
-                    self.done = true;
-                    return Ok(None);
-                }
-                b',' => self.de.pos += 1,
-                _ => return Err(Declined),
-            }
-        }
-        self.first = false;
         if self.de.peek()? != b'"' {
             return Err(Declined);
         }
@@ -381,27 +389,9 @@ impl<'de> SeqAccess<'de> for &mut Items<'_, 'de> {
     type Error = Declined;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        if self.done {
+        if !self.de.next_element(b']', &mut self.first, &mut self.done)? {
             return Ok(None);
         }
-        let c = self.de.peek()?;
-        if c == b']' && self.first {
-            self.de.pos += 1;
-            self.done = true;
-            return Ok(None);
-        }
-        if !self.first {
-            match c {
-                b']' => {
-                    self.de.pos += 1;
-                    self.done = true;
-                    return Ok(None);
-                }
-                b',' => self.de.pos += 1,
-                _ => return Err(Declined),
-            }
-        }
-        self.first = false;
         seed.deserialize(&mut *self.de).map(Some)
     }
 }

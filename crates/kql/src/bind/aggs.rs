@@ -102,6 +102,17 @@ fn top_call(e: &ast::Expr) -> Option<(&Ident, &[ast::Expr])> {
     }
 }
 
+/// Checks `arg_max`/`arg_min` has its two arguments; true for `arg_max`.
+fn arg_extreme_arity(name: &Ident, args: &[ast::Expr], span: Span) -> Result<bool> {
+    if args.len() < 2 {
+        return Err(KqlError::binding(
+            span,
+            format!("{}() needs the expression to maximise and the columns to return (or *)", name.name),
+        ));
+    }
+    Ok(name.name == "arg_max")
+}
+
 fn percent_label(p: &Literal) -> String {
     match p {
         Literal::Long(v) => v.to_string(),
@@ -441,6 +452,45 @@ impl Binder<'_> {
         Ok(())
     }
 
+    /// Appends to `out` (which holds the group keys when arg_max stands alone) the columns
+    /// `arg_max(T, rest…)` returns: T — named by `rename`, its own name, or `max_`/`min_` —
+    /// then each listed column, or for `*` every input column not there yet. `unnamed`
+    /// names (or refuses) a listed expression without a name of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn arg_extreme_outputs(
+        &mut self,
+        is_max: bool,
+        t: Typed,
+        rest: &[ast::Expr],
+        rename: Option<String>,
+        fr: &Frame,
+        out: &mut Vec<(String, Typed)>,
+        unnamed: &mut dyn FnMut(&ast::Expr) -> Result<String>,
+    ) -> Result<()> {
+        let tname =
+            rename.or_else(|| t.name.clone()).unwrap_or_else(|| if is_max { "max_".into() } else { "min_".into() });
+        out.push((tname, t));
+        for e in rest {
+            if matches!(e.kind, ExprKind::Star) {
+                for (i, c) in fr.cols.iter().enumerate() {
+                    if !out.iter().any(|(n, _)| *n == c.name) {
+                        out.push((c.name.clone(), Typed::new(fr.col_expr(i), c.ty)));
+                    }
+                }
+            } else {
+                let v = self.scalar(e, fr)?;
+                let vname = match v.name.clone() {
+                    Some(n) => n,
+                    None => unnamed(e)?,
+                };
+                if !out.iter().any(|(n, _)| *n == vname) {
+                    out.push((vname, v));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `arg_max(T, cols | *)` next to other aggregates in one `summarize`: each returned
     /// column is the value of the row with the largest (smallest) T in the group
     /// (`first_value(c ORDER BY T DESC NULLS LAST)`, so rows without T never win), named as
@@ -457,41 +507,20 @@ impl Binder<'_> {
         post: &mut Vec<Expr>,
         span: Span,
     ) -> Result<()> {
-        if args.len() < 2 {
-            return Err(KqlError::binding(
-                span,
-                format!("{}() needs the expression to maximise and the columns to return (or *)", name.name),
-            ));
-        }
-        let is_max = name.name == "arg_max";
+        let is_max = arg_extreme_arity(name, args, span)?;
         let t = self.scalar(&args[0], fr)?;
         let order = vec![t.expr.clone().sort(!is_max, false)];
-        let tname =
-            rename.or_else(|| t.name.clone()).unwrap_or_else(|| if is_max { "max_".into() } else { "min_".into() });
-        let mut out: Vec<(String, Typed)> = vec![(tname, t)];
-        for e in &args[1..] {
-            if matches!(e.kind, ExprKind::Star) {
-                for (i, c) in fr.cols.iter().enumerate() {
-                    if !out.iter().any(|(n, _)| *n == c.name) {
-                        out.push((c.name.clone(), Typed::new(fr.col_expr(i), c.ty)));
-                    }
-                }
-            } else {
-                let v = self.scalar(e, fr)?;
-                let Some(vname) = v.name.clone() else {
-                    return Err(KqlError::binding(
-                        e.span,
-                        format!(
-                            "name this {}() column (Name = expression) when other aggregates share the summarize",
-                            name.name
-                        ),
-                    ));
-                };
-                if !out.iter().any(|(n, _)| *n == vname) {
-                    out.push((vname, v));
-                }
-            }
-        }
+        let mut out: Vec<(String, Typed)> = Vec::new();
+        let mut unnamed = |e: &ast::Expr| -> Result<String> {
+            Err(KqlError::binding(
+                e.span,
+                format!(
+                    "name this {}() column (Name = expression) when other aggregates share the summarize",
+                    name.name
+                ),
+            ))
+        };
+        self.arg_extreme_outputs(is_max, t, &args[1..], rename, fr, &mut out, &mut unnamed)?;
         let ctx = self.agg.as_mut().expect("summarize sets the aggregate context");
         for (n, v) in out {
             if cols.iter().any(|c| c.name == n) {
@@ -515,13 +544,7 @@ impl Binder<'_> {
         by: &[NamedExpr],
         span: Span,
     ) -> Result<Frame> {
-        if args.len() < 2 {
-            return Err(KqlError::binding(
-                span,
-                format!("{}() needs the expression to maximise and the columns to return (or *)", name.name),
-            ));
-        }
-        let is_max = name.name == "arg_max";
+        let is_max = arg_extreme_arity(name, args, span)?;
         let t = self.scalar(&args[0], &fr)?;
         let mut keys = Vec::new();
         let mut out: Vec<(String, Typed)> = Vec::new();
@@ -539,27 +562,11 @@ impl Binder<'_> {
             keys.push(kt.expr.clone());
             out.push((kname, kt));
         }
-        let tname =
-            rename.or_else(|| t.name.clone()).unwrap_or_else(|| if is_max { "max_".into() } else { "min_".into() });
-        out.push((tname, t.clone()));
-        for e in &args[1..] {
-            if matches!(e.kind, ExprKind::Star) {
-                for (i, c) in fr.cols.iter().enumerate() {
-                    if !out.iter().any(|(n, _)| *n == c.name) {
-                        out.push((c.name.clone(), Typed::new(fr.col_expr(i), c.ty)));
-                    }
-                }
-            } else {
-                let v = self.scalar(e, &fr)?;
-                let vname = v.name.clone().unwrap_or_else(|| {
-                    column_n += 1;
-                    format!("Column{column_n}")
-                });
-                if !out.iter().any(|(n, _)| *n == vname) {
-                    out.push((vname, v));
-                }
-            }
-        }
+        let mut unnamed = |_: &ast::Expr| -> Result<String> {
+            column_n += 1;
+            Ok(format!("Column{column_n}"))
+        };
+        self.arg_extreme_outputs(is_max, t.clone(), &args[1..], rename, &fr, &mut out, &mut unnamed)?;
         let rn = datafusion::functions_window::expr_fn::row_number()
             .partition_by(keys)
             .order_by(vec![t.expr.clone().sort(!is_max, false)])

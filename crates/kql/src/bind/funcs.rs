@@ -199,11 +199,7 @@ impl Binder<'_> {
                     return Ok(self.row_size(fr));
                 }
                 let a = self.args(args, fr)?;
-                let exprs = a.into_iter().map(|t| t.expr).collect();
-                return Ok(Typed::new(
-                    udf::call("kql_estimate_data_size", DataType::Int64, udf::size::estimate_data_size, exprs),
-                    KqlType::Long,
-                ));
+                return Ok(super::standard::data_size(a.into_iter().map(|t| t.expr).collect()));
             }
             "ingestion_time" => {
                 Self::arity(name, args, 0, 0, span)?;

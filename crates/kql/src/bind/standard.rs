@@ -46,14 +46,7 @@ impl Binder<'_> {
 
     /// `estimate_data_size` over every column of the frame.
     pub(crate) fn row_size(&self, fr: &Frame) -> Typed {
-        let args: Vec<Expr> = (0..fr.cols.len()).map(|i| fr.col_expr(i)).collect();
-        if args.is_empty() {
-            return Typed::new(lit(0i64), KqlType::Long);
-        }
-        Typed::new(
-            udf::call("kql_estimate_data_size", DataType::Int64, udf::size::estimate_data_size, args),
-            KqlType::Long,
-        )
+        data_size((0..fr.cols.len()).map(|i| fr.col_expr(i)).collect())
     }
 
     /// `ingestion_time()` / `_TimeReceived`: the row's `TimeGenerated` (see the module doc).
@@ -63,4 +56,12 @@ impl Binder<'_> {
             _ => Typed::new(null_datetime(), KqlType::DateTime),
         }
     }
+}
+
+/// `estimate_data_size(args…)`: bytes of the values per row (0 without arguments).
+pub(crate) fn data_size(args: Vec<Expr>) -> Typed {
+    if args.is_empty() {
+        return Typed::new(lit(0i64), KqlType::Long);
+    }
+    Typed::new(udf::call("kql_estimate_data_size", DataType::Int64, udf::size::estimate_data_size, args), KqlType::Long)
 }
