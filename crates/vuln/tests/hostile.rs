@@ -216,7 +216,9 @@ fn gzip_bomb() {
     let (r, took, peak) = bounded(|| walker::walk_layer(bomb.as_slice(), "sha256:bomb", &limits));
     let err = r.expect_err("bomb").to_string();
     assert!(err.contains("decompression bomb") && err.contains("sha256:bomb"), "{err}");
-    assert!(took < Duration::from_secs(10) && peak < 8 * MIB, "{took:?} {peak}");
+    // A hang guard, not a speed test (bench/vuln measures speed): a debug build on a loaded
+    // 2-core CI machine took 10.9 s once, so the bound leaves room.
+    assert!(took < Duration::from_secs(30) && peak < 8 * MIB, "{took:?} {peak}");
     let limits = Limits { max_layer_bytes: 8 << 20, ..Default::default() };
     let (r, _, peak) = bounded(|| walker::walk_layer(bomb.as_slice(), "l", &limits));
     assert!(r.expect_err("cap").to_string().contains("exceeds the limits"));
