@@ -115,51 +115,114 @@ impl LoadResult {
 
 /// Loads every object below the given paths (files, directories, or `-` for stdin).
 pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> LoadResult {
+    let inputs = list_inputs(paths, opts);
     let mut result = LoadResult::default();
-    for path in paths {
-        if opts.fail_fast && !result.errors.is_empty() {
-            break;
+    if opts.fail_fast {
+        for input in &inputs {
+            if !result.errors.is_empty() {
+                break;
+            }
+            result.extend(input.load(opts));
         }
+    } else {
+        // Parsing dominates large audits: inputs are parsed on all cores, and their results
+        // kept in input order, so output stays deterministic.
+        use rayon::prelude::*;
+        let loaded: Vec<LoadResult> = inputs.par_iter().map(|i| i.load(opts)).collect();
+        for r in loaded {
+            result.extend(r);
+        }
+    }
+    result
+}
+
+/// One input of a load, in the order [`list_inputs`] found it.
+#[derive(Debug)]
+pub enum Input {
+    /// A file given or found below a given directory.
+    File(PathBuf),
+    /// Standard input, read once (it cannot be read again).
+    Stdin(String),
+    /// A path that could not be used (its error is reported in order).
+    Failed(LoadError),
+}
+
+/// Lists the inputs below `paths` without parsing them: files as given, directories walked
+/// ([`manifest_files`]), `-` read from stdin (bounded by [`LoadOptions::max_file_bytes`]).
+/// With [`Input::load`] this lets a caller load one file at a time instead of every object at
+/// once (see `keelwatch_policy::audit::audit_paths`).
+pub fn list_inputs(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             let limit = opts.max_file_bytes;
-            match std::io::stdin().lock().take(limit + 1).read_to_string(&mut text) {
+            inputs.push(match std::io::stdin().lock().take(limit + 1).read_to_string(&mut text) {
                 Ok(n) if n as u64 > limit => {
-                    result.errors.push(file_error("<stdin>", format!("input is larger than {limit} bytes")))
+                    Input::Failed(file_error("<stdin>", format!("input is larger than {limit} bytes")))
                 }
-                Ok(_) => result.extend(load_str(&text, "<stdin>", opts)),
-                Err(e) => result.errors.push(file_error("<stdin>", format!("cannot read standard input: {e}"))),
-            }
+                Ok(_) => Input::Stdin(text),
+                Err(e) => Input::Failed(file_error("<stdin>", format!("cannot read standard input: {e}"))),
+            });
             continue;
         }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                let files = manifest_files(path, &mut result.errors);
-                if opts.fail_fast {
-                    for file in files {
-                        if !result.errors.is_empty() {
-                            break;
-                        }
-                        result.extend(load_file(&file, opts));
-                    }
-                } else {
-                    // Parsing dominates large audits: files are parsed on all cores, and their
-                    // results kept in file order, so output stays deterministic.
-                    use rayon::prelude::*;
-                    let loaded: Vec<LoadResult> = files.par_iter().map(|f| load_file(f, opts)).collect();
-                    for r in loaded {
-                        result.extend(r);
-                    }
-                }
+                let mut errors = Vec::new();
+                let files = manifest_files(path, &mut errors);
+                inputs.extend(errors.into_iter().map(Input::Failed));
+                inputs.extend(files.into_iter().map(Input::File));
             }
-            Ok(_) => result.extend(load_file(path, opts)),
-            Err(e) => result.errors.push(file_error(
+            Ok(_) => inputs.push(Input::File(path.clone())),
+            Err(e) => inputs.push(Input::Failed(file_error(
                 &path.display().to_string(),
                 format!("cannot open: {e} (give a file, a directory or - for stdin)"),
-            )),
+            ))),
         }
     }
-    result
+    inputs
+}
+
+impl Input {
+    /// Loads the input's objects (a [`Input::Failed`] yields its error).
+    pub fn load(&self, opts: &LoadOptions) -> LoadResult {
+        match self {
+            Input::File(path) => load_file(path, opts),
+            Input::Stdin(text) => load_str(text, "<stdin>", opts),
+            Input::Failed(e) => LoadResult { objects: vec![], errors: vec![e.clone()] },
+        }
+    }
+
+    /// The objects of kind `kind` in this input, skipping the parse when the text cannot hold
+    /// one. Errors are not reported here (the full [`Input::load`] reports them).
+    ///
+    /// Why the text test is exact: a `kind` value spelled without its literal characters
+    /// needs an escape (YAML double-quoted or JSON `\uXXXX`, or a `\` line continuation), so
+    /// a text without both `kind` as a substring and any backslash holds no such object.
+    /// Folded multi-line scalars insert a space, and an alias repeats an anchored value that
+    /// is itself spelled in the text.
+    pub fn objects_of_kind(&self, kind: &str, opts: &LoadOptions) -> Vec<SourcedObject> {
+        let owned;
+        let (text, origin): (&str, String) = match self {
+            Input::Failed(_) => return Vec::new(),
+            Input::Stdin(text) => (text, "<stdin>".to_string()),
+            Input::File(path) => {
+                let too_big = std::fs::metadata(path).map(|m| m.len() > opts.max_file_bytes).unwrap_or(true);
+                owned = match std::fs::read_to_string(path) {
+                    Ok(t) if !too_big => t,
+                    _ => return Vec::new(),
+                };
+                (&owned, path.display().to_string())
+            }
+        };
+        let bytes = text.as_bytes();
+        if memchr::memmem::find(bytes, kind.as_bytes()).is_none() && memchr::memchr(b'\\', bytes).is_none() {
+            return Vec::new();
+        }
+        let mut objects = load_str(text, &origin, opts).objects;
+        objects.retain(|o| o.kind() == kind);
+        objects
+    }
 }
 
 /// Manifest files below a directory, sorted, hidden entries skipped.

@@ -106,3 +106,110 @@ fn audit_ten_thousand_objects() {
     let first: Vec<_> = report.findings.iter().filter(|f| in_slice(&f.source.path)).collect();
     assert_eq!(serde_json::to_string(&first).unwrap(), serde_json::to_string(&again.findings).unwrap());
 }
+
+/// `audit_paths` (inputs loaded, evaluated and dropped one by one) must give exactly the
+/// report of loading everything first, including where it is hardest: Namespaces defined in
+/// a later file than their objects (or redefined: the last one wins), a Namespace whose
+/// `kind` is spelled with an escape, load errors in input order, and a template reading
+/// `input.review.namespaceObject`.
+#[test]
+fn audit_paths_matches_loading_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    let pod = |name: &str, ns: &str, privileged: bool| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  containers:\n  - name: c\n    image: nginx:1.27\n    securityContext: {{privileged: {privileged}}}\n---\n"
+        )
+    };
+    // Objects first (file order a, b, …), their Namespaces later.
+    w("a-pods.yaml", &(pod("p1", "prod", true) + &pod("p2", "dev", true) + &pod("p3", "escaped", true)));
+    w("b-broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n");
+    w("c-more.yaml", &(pod("p4", "prod", false) + &pod("p5", "nowhere", true)));
+    w(
+        "d-ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {env: dev}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: dev, labels: {env: dev}}\n",
+    );
+    // Redefined later: prod is env=prod in the end.
+    w(
+        "e-ns.json",
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}}"#,
+    );
+    w("f-ns.yaml", "apiVersion: v1\nkind: \"Name\\x73pace\"\nmetadata: {name: escaped, labels: {env: prod}}\n");
+
+    let template = r#"
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8snamespaceenv}
+spec:
+  crd: {spec: {names: {kind: K8sNamespaceEnv}}}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8snamespaceenv
+      violation[{"msg": msg}] {
+        env := input.review.namespaceObject.metadata.labels.env
+        msg := sprintf("%v runs in an env=%v namespace", [input.review.object.metadata.name, env])
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sNamespaceEnv
+metadata: {name: env-label}
+spec: {match: {kinds: [{apiGroups: [""], kinds: [Pod]}]}}
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sNamespaceEnv
+metadata: {name: prod-only}
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: [Pod]}]
+    namespaceSelector: {matchLabels: {env: prod}}
+"#;
+    let mut b = PolicySetBuilder::new();
+    for doc in keelwatch_core::load::load_str(template, "policy.yaml", &LoadOptions::default()).objects {
+        b.add_object(doc.value, "policy.yaml").unwrap();
+    }
+    b.add_object(
+        json!({"apiVersion": "policy.keelwatch.dev/v1alpha1", "kind": "Assignment", "metadata": {"name": "baseline"},
+               "spec": {"definitions": ["no-privileged-containers"], "effect": "Deny"}}),
+        "test",
+    )
+    .unwrap();
+    let set = b.build().unwrap();
+    assert!(!set.uses_inventory(), "this test is about the streaming path");
+
+    let paths = [dir.path().to_path_buf()];
+    let loaded = keelwatch_core::load::load_paths(&paths, &LoadOptions::default());
+    let inventory = Inventory::namespaces_only(loaded.objects.iter().map(|o| &o.value));
+    let whole = set.audit(&loaded.objects, &inventory);
+    let (streamed, errors) = keelwatch_policy::audit::audit_paths(
+        &set,
+        &paths,
+        &LoadOptions::default(),
+        keelwatch_policy::EnforcementPoint::Audit,
+    );
+    assert_eq!(serde_json::to_value(&streamed).unwrap(), serde_json::to_value(&whole).unwrap());
+    assert_eq!(errors, loaded.errors);
+    assert_eq!(errors.len(), 1, "the broken document is reported once: {errors:?}");
+
+    // And the answers themselves: the last definition of `prod` counts, the escaped
+    // Namespace is found, `nowhere` has no Namespace object.
+    let msgs: Vec<String> = streamed
+        .findings
+        .iter()
+        .filter(|f| f.violation.constraint_kind == "K8sNamespaceEnv")
+        .map(|f| format!("{}: {}", f.violation.constraint_name, f.violation.msg))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            "env-label: p1 runs in an env=prod namespace",
+            "prod-only: p1 runs in an env=prod namespace",
+            "env-label: p2 runs in an env=dev namespace",
+            "env-label: p3 runs in an env=prod namespace",
+            "prod-only: p3 runs in an env=prod namespace",
+            "env-label: p4 runs in an env=prod namespace",
+            "prod-only: p4 runs in an env=prod namespace",
+        ]
+    );
+    assert_eq!(streamed.objects, 5 + 4);
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use keelwatch_core::output::{Table, sarif};
 use keelwatch_core::{LoadOptions, OutputFormat, Severity};
 use keelwatch_policy::verify::Outcome;
-use keelwatch_policy::{Action, AuditReport, Inventory, Library, PolicySet, PolicySetBuilder};
+use keelwatch_policy::{Action, AuditReport, EnforcementPoint, Library, PolicySet, PolicySetBuilder};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -109,16 +109,11 @@ fn build_set(policies: &[PathBuf], assignments: &[PathBuf], default: bool) -> an
 fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
     let format = parse_format(&a.output)?;
     let set = build_set(&a.policies, &a.assignments, true)?;
-    let loaded = keelwatch_core::load::load_paths(&a.paths, &LoadOptions::default());
-    for e in &loaded.errors {
+    let (report, load_errors) =
+        keelwatch_policy::audit::audit_paths(&set, &a.paths, &LoadOptions::default(), EnforcementPoint::Audit);
+    for e in &load_errors {
         eprintln!("error: {e}");
     }
-    let inventory = if set.uses_inventory() {
-        Inventory::from_objects(loaded.objects.iter().map(|o| o.value.clone()))
-    } else {
-        Inventory::namespaces_only(loaded.objects.iter().map(|o| &o.value))
-    };
-    let report = set.audit(&loaded.objects, &inventory);
     for e in &report.errors {
         eprintln!("error: {} {}: {}: {}", e.source, e.object.display(), e.constraint, e.message);
     }
@@ -131,7 +126,7 @@ fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
     print!("{out}");
     if report.deny_count() > 0 {
         Ok(ExitCode::from(1))
-    } else if !loaded.errors.is_empty() || !report.errors.is_empty() {
+    } else if !load_errors.is_empty() || !report.errors.is_empty() {
         Ok(ExitCode::from(2))
     } else {
         Ok(ExitCode::SUCCESS)
