@@ -133,7 +133,7 @@ impl Builder {
                     }
                 }
                 Event::Scalar(text, style, anchor, tag) => {
-                    let value = resolve_scalar(&text, style, tag.as_ref());
+                    let value = resolve_scalar(text, style, tag.as_ref());
                     self.count(1, mark)?;
                     if anchor > 0 {
                         self.anchors.insert(anchor, (value.clone(), 1));
@@ -261,27 +261,29 @@ fn key_string(value: Value) -> String {
     }
 }
 
-fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+/// Resolves a scalar with the YAML 1.2 core schema. Takes the parser's string so a string
+/// value is moved into the JSON value instead of copied (most scalars in manifests are strings).
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
     if let Some(tag) = tag.filter(|t| t.handle == "!!" || t.handle == "tag:yaml.org,2002:") {
         match tag.suffix.as_str() {
-            "str" | "binary" | "timestamp" => return Value::String(text.to_string()),
+            "str" | "binary" | "timestamp" => return Value::String(text),
             "null" => return Value::Null,
-            "bool" => return parse_bool(text).map(Value::Bool).unwrap_or_else(|| Value::String(text.into())),
-            "int" | "float" => return parse_number(text).unwrap_or_else(|| Value::String(text.into())),
+            "bool" => return parse_bool(&text).map(Value::Bool).unwrap_or(Value::String(text)),
+            "int" | "float" => return parse_number(&text).unwrap_or(Value::String(text)),
             _ => {}
         }
     }
     if style != TScalarStyle::Plain {
-        return Value::String(text.to_string());
+        return Value::String(text);
     }
-    match text {
+    match text.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         _ => {}
     }
-    if let Some(b) = parse_bool(text) {
+    if let Some(b) = parse_bool(&text) {
         return Value::Bool(b);
     }
-    parse_number(text).unwrap_or_else(|| Value::String(text.to_string()))
+    parse_number(&text).unwrap_or(Value::String(text))
 }
 
 fn parse_bool(text: &str) -> Option<bool> {

@@ -54,6 +54,15 @@ enum Command {
     // NEW COMMAND GROUPS: add a variant above this line (one per group).
 }
 
+/// mimalloc instead of glibc malloc: with glibc, a 100k-pod `policy audit` spent ~20 % of its
+/// instructions in malloc/free and its threads' heaps grew by `mprotect` steps; mimalloc's
+/// per-thread heaps make it ~30 % faster (bench/policy/README.md). It is built with `no_thp`:
+/// mimalloc otherwise asks for transparent huge pages on its arenas, which doubled the node
+/// agent's RSS (16 MiB, peak 20-24 MiB); without them the agent stays at 8-9 MiB like with glibc
+/// (bench/agent/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // regorus builds `anyhow` errors on hot paths and discards them (e.g. a builtin failing
     // on an undefined value); with RUST_BACKTRACE=1 in the environment each one would capture

@@ -10,6 +10,10 @@
 //! busy) and the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`: the work one decision costs,
 //! largely independent of other load on the machine).
 
+/// The allocator the `keelwatch` binary uses, so the figures describe it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use keelwatch_core::{Source, SourcedObject};
