@@ -120,6 +120,49 @@ fn search_as_source_and_filter() {
 }
 
 #[test]
+fn make_series_bounds_from_the_data() {
+    // no from/to: from the bin (aligned as bin() aligns) of the smallest axis value to the end
+    // of the bin of the largest one, over the whole input: one axis for every series
+    let q = "Pods | make-series n = count() on TimeGenerated step 1h by Namespace | sort by Namespace asc";
+    assert_eq!(header(q), "Namespace:string,n:dynamic,TimeGenerated:dynamic");
+    assert_eq!(
+        lines(q),
+        [
+            r#"data|[1,0]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#,
+            r#"default|[2,1]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#,
+            r#"kube-system|[0,1]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#,
+        ]
+    );
+    assert_eq!(
+        lines("Pods | make-series n = count() on TimeGenerated step 20m"),
+        [
+            r#"[3,0,0,1,1]|["2024-01-01T00:00:00Z","2024-01-01T00:20:00Z","2024-01-01T00:40:00Z","2024-01-01T01:00:00Z","2024-01-01T01:20:00Z"]"#
+        ]
+    );
+    // the first value is not on a bin boundary: the series still starts on one
+    assert_eq!(
+        lines("Pods | where TimeGenerated > datetime(2024-01-01 00:03) | make-series n = count() on TimeGenerated step 1h"),
+        [r#"[2,2]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#]
+    );
+    // only `from`: bins start there; rows before it are left out; the end follows the data
+    assert_eq!(
+        lines("Pods | make-series n = count() on TimeGenerated from datetime(2024-01-01 00:30) step 1h"),
+        [r#"[1,1]|["2024-01-01T00:30:00Z","2024-01-01T01:30:00Z"]"#]
+    );
+    // only `to` (exclusive): the start follows the data
+    assert_eq!(
+        lines("Pods | make-series n = count() on TimeGenerated to datetime(2024-01-01 01:00) step 30m"),
+        [r#"[3,0]|["2024-01-01T00:00:00Z","2024-01-01T00:30:00Z"]"#]
+    );
+    // a long axis (nulls are not on the axis), with default=
+    assert_eq!(lines("N | make-series sum(y) on x step 2"), ["[1.5,2.0,10.0]|[0,2,4]"]);
+    assert_eq!(lines("N | make-series sum(y) default = -1 on x step 1 | project sum_y"), ["[1.5,2.5,-0.5,10.0]"]);
+    assert_eq!(lines("N | where x != 2 | make-series sum(y) default = -1 on x step 1 | project sum_y"), ["[1.5,-1.0,-0.5,10.0]"]);
+    // empty input: no series
+    assert!(lines("Pods | where Name == 'none' | make-series count() on TimeGenerated step 1h").is_empty());
+}
+
+#[test]
 fn make_series_dense_arrays_with_defaults() {
     let q = "Pods | make-series n = count() on TimeGenerated from datetime(2024-01-01) to datetime(2024-01-01 02:00) \
              step 1h by Namespace | sort by Namespace asc";
@@ -153,7 +196,6 @@ fn make_series_dense_arrays_with_defaults() {
         ),
         ["2024-01-01T00:00:00Z|3", "2024-01-01T01:00:00Z|2"]
     );
-    assert!(err("Pods | make-series count() on TimeGenerated step 1h").contains("without both 'from' and 'to'"));
     assert!(err("Pods | make-series count() on Name from 0 to 10 step 1").contains("axis must be"));
     assert!(err("Pods | make-series count() on TimeGenrated from ago(1d) to now() step 1h").contains("did you mean"));
 }
