@@ -271,6 +271,18 @@ pub struct MakeSeries {
     pub by: Vec<NamedExpr>,
 }
 
+/// `bag_unpack`'s `columnsConflict`: what happens when a bag key names an existing column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BagConflict {
+    /// The query fails (Kusto's default).
+    #[default]
+    Error,
+    /// The bag's value replaces the existing column.
+    ReplaceSource,
+    /// The existing column stays; the key is skipped.
+    KeepSource,
+}
+
 /// One piece of a `parse` pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsePart {
@@ -338,12 +350,17 @@ pub enum OpKind {
         items: Vec<MvExpandCol>,
         subquery: Expr,
     },
-    /// `evaluate bag_unpack(col [, prefix])` with the output columns it adds.
+    /// `evaluate bag_unpack(col [, prefix [, columnsConflict [, ignoredProperties]]]) [: (…)]`.
     BagUnpack {
         column: Expr,
         prefix: Option<String>,
-        /// Output schema `: (Col:type, …)` when the query gives one.
+        conflict: BagConflict,
+        /// Bag keys that never become columns.
+        ignored: Vec<String>,
+        /// Output schema `: ([*,] Col:type, …)` when the query gives one.
         schema: Option<Vec<(Ident, crate::types::KqlType)>>,
+        /// The schema starts with `*`: the input's columns are kept too.
+        schema_keeps_input: bool,
     },
     MvExpand {
         cols: Vec<MvExpandCol>,

@@ -551,7 +551,8 @@ impl Parser {
         Ok(Some(type_name(&t.name).ok_or_else(|| KqlError::syntax(t.span, format!("unknown type '{}'", t.name)))?))
     }
 
-    /// `evaluate plugin(args)`: only `bag_unpack(col [, prefix]) [: (Col:type, …)]`.
+    /// `evaluate plugin(args)`: only
+    /// `bag_unpack(col [, prefix [, columnsConflict [, ignoredProperties]]]) [: ([*,] Col:type, …)]`.
     fn evaluate(&mut self) -> Result<OpKind> {
         self.skip_hints()?;
         let name = self.ident()?;
@@ -563,30 +564,54 @@ impl Parser {
         }
         self.expect_sym("(")?;
         let column = self.expr()?;
-        let mut prefix = None;
+        let (mut prefix, mut conflict, mut ignored) = (None, BagConflict::Error, Vec::new());
         if self.eat_sym(",") {
             match self.bump() {
-                Token { tok: Tok::Str(p), .. } => prefix = Some(p),
+                Token { tok: Tok::Str(p), .. } => prefix = Some(p).filter(|p| !p.is_empty()),
                 t => return Err(KqlError::syntax(t.span, "bag_unpack prefix must be a string literal")),
             }
-            if self.is_sym(",") {
-                return Err(KqlError::unsupported(
-                    self.span(),
-                    "bag_unpack columnsConflict / ignoredProperties arguments are not supported",
-                ));
-            }
+        }
+        if self.eat_sym(",") {
+            conflict = match self.bump() {
+                Token { tok: Tok::Str(c), span } => match c.as_str() {
+                    "error" => BagConflict::Error,
+                    "replace_source" => BagConflict::ReplaceSource,
+                    "keep_source" => BagConflict::KeepSource,
+                    _ => {
+                        return Err(KqlError::syntax(
+                            span,
+                            format!("unknown bag_unpack columnsConflict '{c}' (use error, replace_source or keep_source)"),
+                        ));
+                    }
+                },
+                t => return Err(KqlError::syntax(t.span, "bag_unpack columnsConflict must be a string literal")),
+            };
+        }
+        if self.eat_sym(",") {
+            let e = self.expr()?;
+            let names = match &e.kind {
+                ExprKind::Literal(Literal::Dynamic(serde_json::Value::Array(items))) => {
+                    items.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
+                }
+                _ => None,
+            };
+            ignored = names.ok_or_else(|| {
+                KqlError::syntax(e.span, "bag_unpack ignoredProperties must be a dynamic array of strings, e.g. dynamic(['a', 'b'])")
+            })?;
+        }
+        if self.is_sym(",") {
+            return Err(KqlError::syntax(self.span(), "bag_unpack takes at most 4 arguments"));
         }
         self.expect_sym(")")?;
+        let mut schema_keeps_input = false;
         let schema = if self.eat_sym(":") {
             self.expect_sym("(")?;
             let mut cols = Vec::new();
+            if self.eat_sym("*") {
+                schema_keeps_input = true;
+                self.eat_sym(",");
+            }
             while !self.is_sym(")") {
-                if self.is_sym("*") {
-                    return Err(KqlError::unsupported(
-                        self.span(),
-                        "'*' in a bag_unpack output schema is not supported",
-                    ));
-                }
                 let n = self.ident()?;
                 self.expect_sym(":")?;
                 let t = self.ident()?;
@@ -602,7 +627,7 @@ impl Parser {
         } else {
             None
         };
-        Ok(OpKind::BagUnpack { column, prefix, schema })
+        Ok(OpKind::BagUnpack { column, prefix, conflict, ignored, schema, schema_keeps_input })
     }
 
     fn join(&mut self) -> Result<OpKind> {

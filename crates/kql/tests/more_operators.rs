@@ -242,21 +242,91 @@ fn mv_apply_runs_the_subquery_per_row() {
 
 #[test]
 fn bag_unpack_with_output_schema() {
+    // a schema gives exactly its columns; `*` keeps the input's columns too
+    assert_eq!(header("Logs | evaluate bag_unpack(LogMessage) : (level:string, code:long)"), "level:string,code:long");
     assert_eq!(
-        header("Logs | evaluate bag_unpack(LogMessage) : (level:string, code:long)"),
+        header("Logs | evaluate bag_unpack(LogMessage) : (*, level:string, code:long)"),
         "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,level:string,code:long"
     );
     assert_eq!(
         lines(
-            "Logs | where PodName == 'web-1' | evaluate bag_unpack(LogMessage) : (level:string, code:long) \
+            "Logs | where PodName == 'web-1' | evaluate bag_unpack(LogMessage) : (*, level:string, code:long) \
              | project level, code | sort by level asc"
         ),
         ["|", "error|500"]
     );
+    // schema names are keys, or output names when they carry the prefix
     assert_eq!(
         lines("Logs | where PodName == 'db-1' | evaluate bag_unpack(LogMessage, 'm_') : (msg:string) | project m_msg"),
         ["checkpoint"]
     );
-    assert!(err("Logs | evaluate bag_unpack(LogMessage)").contains("needs an output schema"));
+    assert_eq!(
+        lines("Logs | where PodName == 'db-1' | evaluate bag_unpack(LogMessage, 'm_') : (m_msg:string)"),
+        ["checkpoint"]
+    );
     assert!(err("Logs | evaluate pivot(LogLevel)").contains("not supported"));
+    assert!(err("Logs | evaluate bag_unpack(LogMessage, 'p', 'overwrite')").contains("unknown bag_unpack columnsConflict"));
+    assert!(err("Logs | evaluate bag_unpack(LogMessage, 'p', 'error', 'tags')").contains("dynamic array of strings"));
+}
+
+#[test]
+fn bag_unpack_columns_from_the_data() {
+    // no schema: one column per key of the data, in key order, typed by the values
+    let q = "Logs | evaluate bag_unpack(LogMessage)";
+    assert_eq!(
+        header(q),
+        "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,\
+         code:long,level:string,msg:string,tags:dynamic"
+    );
+    assert_eq!(
+        lines(&format!("{q} | where isnotempty(level) | project PodName, code, level, msg, tags | sort by PodName asc")),
+        [r#"db-1||info|checkpoint|["a","b"]"#, "web-1|500|error|db timeout|"]
+    );
+    // rows whose value is not a property bag get nulls
+    assert_eq!(lines(&format!("{q} | where PodName == 'dns-1' | project code, level, msg, tags")), ["|||"]);
+    assert_eq!(
+        header("Logs | evaluate bag_unpack(LogMessage, 'm_') | project-away TimeGenerated"),
+        "PodName:string,PodNamespace:string,LogLevel:string,m_code:long,m_level:string,m_msg:string,m_tags:dynamic"
+    );
+    // mixed value types make a dynamic column; a slot that is only null is dynamic too
+    let q = r#"datatable(d:dynamic, n:long)[dynamic({"a":1,"b":"x"}), 1, dynamic({"a":"two","c":null}), 2]
+               | evaluate bag_unpack(d) | sort by n asc"#;
+    assert_eq!(header(q), "n:long,a:dynamic,b:string,c:dynamic");
+    assert_eq!(lines(q), ["1|1|x|", r#"2|"two"||"#]);
+    // ignoredProperties
+    assert_eq!(
+        header("Logs | evaluate bag_unpack(LogMessage, 'p_', 'error', dynamic(['tags', 'msg'])) | project-away TimeGenerated"),
+        "PodName:string,PodNamespace:string,LogLevel:string,p_code:long,p_level:string"
+    );
+    // a key naming an existing column: an error by default, or replace/keep the source column
+    let e = err("Logs | extend level = 'x' | evaluate bag_unpack(LogMessage)");
+    assert!(e.contains("key 'level'") && e.contains("columnsConflict"), "{e}");
+    let q = "Logs | extend level = 'x' | evaluate bag_unpack(LogMessage, '', 'replace_source') | where PodName == 'db-1'";
+    assert_eq!(
+        header(q),
+        "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,level:string,code:long,msg:string,tags:dynamic"
+    );
+    assert_eq!(lines(&format!("{q} | project level")), ["info"]);
+    let q = "Logs | extend level = 'x' | evaluate bag_unpack(LogMessage, '', 'keep_source') | where PodName == 'db-1'";
+    assert_eq!(lines(&format!("{q} | project level, msg")), ["x|checkpoint"]);
+    // later operators see the columns; a let and a bag_unpack after a summarize work too
+    assert_eq!(
+        lines("let L = Logs | evaluate bag_unpack(LogMessage); L | where code == 500 | project PodName, msg"),
+        ["web-1|db timeout"]
+    );
+    assert_eq!(lines("Logs | summarize b = make_bag(pack(PodName, 1)) | evaluate bag_unpack(b)"), ["1|1|1|1"]);
+    // bounded: too many keys is an error pointing at the operator
+    let e = err("range i from 1 to 1100 step 1 | extend d = bag_pack(strcat('k', i), i) | evaluate bag_unpack(d)");
+    assert!(e.contains("more than 1024 columns") && e.starts_with("1:"), "{e}");
+}
+
+#[test]
+fn bag_unpack_explain_reads_keys_only_with_data() {
+    let q = "Logs | evaluate bag_unpack(LogMessage) | project level";
+    let catalog = common::rt().block_on(keelwatch_kql::catalog_from_context(&ctx())).unwrap();
+    let e = keelwatch_kql::explain(q, &catalog).unwrap_err();
+    assert!(e.message.starts_with(keelwatch_kql::bind::bagunpack::NEEDS_DATA), "{e}");
+    assert!(e.to_string().starts_with("1:8:"), "{e}");
+    let plan = common::rt().block_on(keelwatch_kql::explain_with_data(q, &ctx())).unwrap();
+    assert!(plan.starts_with("columns:\n  level: string\n"), "{plan}");
 }

@@ -180,8 +180,16 @@ impl Binder<'_> {
             OpKind::Search(s) => self.search_filter(fr, s),
             OpKind::MakeSeries(ms) => self.make_series(fr, ms, span),
             OpKind::MvApply { items, subquery } => self.mv_apply(fr, items, subquery, span),
-            OpKind::BagUnpack { column, prefix, schema } => {
-                self.bag_unpack(fr, column, prefix.as_deref(), schema.as_deref(), span)
+            OpKind::BagUnpack { column, prefix, conflict, ignored, schema, schema_keeps_input } => {
+                let op = super::bagunpack::BagUnpackOp {
+                    column,
+                    prefix: prefix.as_deref(),
+                    conflict: *conflict,
+                    ignored,
+                    schema: schema.as_deref(),
+                    schema_keeps_input: *schema_keeps_input,
+                };
+                self.bag_unpack(fr, &op, span)
             }
             OpKind::MvExpand { cols, item_index, limit } => {
                 if let Some(ix) = item_index {
