@@ -271,6 +271,20 @@ pub struct MakeSeries {
     pub by: Vec<NamedExpr>,
 }
 
+/// One clause of `top-nested`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopNestedLevel {
+    /// `N`; `None` = every value.
+    pub count: Option<Expr>,
+    /// `[Name =] Expr`: the value of this level.
+    pub of: NamedExpr,
+    /// `with others = V`: one more row with V and the aggregate over the values not kept.
+    pub others: Option<Expr>,
+    /// `[Name =] Aggregation`.
+    pub agg: NamedExpr,
+    pub desc: bool,
+}
+
 /// `bag_unpack`'s `columnsConflict`: what happens when a bag key names an existing column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BagConflict {
@@ -343,6 +357,8 @@ pub enum OpKind {
         on: Vec<JoinCond>,
     },
     MakeSeries(Box<MakeSeries>),
+    /// `top-nested [N] of Expr [with others = V] by Agg [asc|desc], top-nested …`.
+    TopNested(Vec<TopNestedLevel>),
     /// `T | search …` (a filter over the piped input).
     Search(Box<SearchOp>),
     /// `mv-apply x = arr [to typeof(T)] on (subquery)`.

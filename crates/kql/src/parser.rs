@@ -30,7 +30,7 @@ struct Parser {
     depth: usize,
 }
 
-const TABULAR_OPS: &str = "where, project, project-away, project-keep, project-rename, project-reorder, extend, summarize, sort/order, top, take/limit, distinct, count, join, lookup, union, search, make-series, mv-expand, mv-apply, evaluate bag_unpack, parse, render, serialize, getschema, as";
+const TABULAR_OPS: &str = "where, project, project-away, project-keep, project-rename, project-reorder, extend, summarize, sort/order, top, take/limit, distinct, count, join, lookup, union, search, make-series, top-nested, mv-expand, mv-apply, evaluate bag_unpack, parse, render, serialize, getschema, as";
 
 fn type_name(s: &str) -> Option<KqlType> {
     match s {
@@ -315,7 +315,8 @@ impl Parser {
             "search" => OpKind::Search(Box::new(self.search(start)?)),
             "mv-apply" => self.mv_apply()?,
             "evaluate" => self.evaluate()?,
-            "invoke" | "sample" | "sample-distinct" | "top-nested" | "top-hitters" | "parse-where" | "parse-kv"
+            "top-nested" => self.top_nested()?,
+            "invoke" | "sample" | "sample-distinct" | "top-hitters" | "parse-where" | "parse-kv"
             | "facet" | "fork" | "partition" | "scan" | "reduce" | "find" | "externaldata" | "consume"
             | "lookup-kv" => {
                 return Err(KqlError::unsupported(
@@ -628,6 +629,43 @@ impl Parser {
             None
         };
         Ok(OpKind::BagUnpack { column, prefix, conflict, ignored, schema, schema_keeps_input })
+    }
+
+    /// `top-nested [N] of [Name =] Expr [with others = V] by [Name =] Agg [asc|desc] [, top-nested …]`
+    /// (the leading `top-nested` of the first clause is already read).
+    fn top_nested(&mut self) -> Result<OpKind> {
+        let mut levels = Vec::new();
+        loop {
+            let count = if self.eat_kw("of") {
+                None
+            } else {
+                let n = self.expr()?;
+                self.expect_kw("of")?;
+                Some(n)
+            };
+            let of = self.named_expr()?;
+            let others = if self.eat_kw("with") {
+                self.expect_kw("others")?;
+                self.expect_sym("=")?;
+                Some(self.expr()?)
+            } else {
+                None
+            };
+            self.expect_kw("by")?;
+            let agg = self.named_expr()?;
+            let desc = !self.eat_kw("asc");
+            if desc {
+                self.eat_kw("desc");
+            }
+            levels.push(TopNestedLevel { count, of, others, agg, desc });
+            if !self.eat_sym(",") {
+                break;
+            }
+            if !self.eat_kw("top-nested") {
+                return Err(KqlError::syntax(self.span(), "expected 'top-nested' after ',' in top-nested"));
+            }
+        }
+        Ok(OpKind::TopNested(levels))
     }
 
     fn join(&mut self) -> Result<OpKind> {

@@ -330,3 +330,37 @@ fn bag_unpack_explain_reads_keys_only_with_data() {
     let plan = common::rt().block_on(keelwatch_kql::explain_with_data(q, &ctx())).unwrap();
     assert!(plan.starts_with("columns:\n  level: string\n"), "{plan}");
 }
+
+#[test]
+fn top_nested_levels_naming_and_others() {
+    let q = "Pods | top-nested 2 of Namespace by sum(ContainerRestartCount) | sort by Namespace asc";
+    assert_eq!(header(q), "Namespace:string,aggregated_Namespace:long");
+    assert_eq!(lines(q), ["data|5", "default|4"]);
+    // the second level keeps its top values inside each kept value of the first
+    let q = "Pods | top-nested 2 of Namespace by sum(ContainerRestartCount), top-nested 1 of Name by count() \
+             | sort by Namespace asc";
+    assert_eq!(header(q), "Namespace:string,aggregated_Namespace:long,Name:string,aggregated_Name:long");
+    assert_eq!(lines(q), ["data|5|db-1|1", "default|4|web-1|2"]);
+    // `with others`: one more row per parent with the aggregate over the values not kept;
+    // its deeper levels are empty; named aggregates
+    let q = "Pods | top-nested 1 of Namespace with others = 'Other' by n = count(), \
+             top-nested 1 of Computer with others = 'rest' by sum(ContainerRestartCount) \
+             | sort by Namespace asc, Computer asc";
+    assert_eq!(header(q), "Namespace:string,n:long,Computer:string,aggregated_Computer:long");
+    assert_eq!(lines(q), ["Other|2||", "default|3|node-b|3", "default|3|rest|1"]);
+    // asc picks the smallest; without N every value is kept (and `others` adds nothing)
+    assert_eq!(lines("Pods | top-nested 1 of Computer by max(ContainerRestartCount) asc"), ["node-b|3"]);
+    assert_eq!(
+        lines("Pods | top-nested of Computer with others = 'x' by count() | sort by Computer asc"),
+        ["node-a|3", "node-b|2"]
+    );
+    // a named value expression; a null value is a group of its own
+    assert_eq!(
+        header("Pods | top-nested 1 of ns = toupper(Namespace) by count()"),
+        "ns:string,aggregated_ns:long"
+    );
+    assert_eq!(lines("N | top-nested 5 of x by count() | count"), ["5"]);
+    assert_eq!(lines("N | where isnull(x) | top-nested 1 of x by sum(y)"), ["|0"]);
+    assert!(err("Pods | top-nested 1.5 of Name by count()").contains("top-nested count must be"));
+    assert!(err("Pods | top-nested 2 of Name by count(), top-nested 1 of Nam by count()").contains("did you mean"));
+}

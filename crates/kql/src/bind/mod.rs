@@ -17,6 +17,7 @@ mod ops;
 mod search;
 mod series;
 mod standard;
+mod topnested;
 mod userfn;
 
 use std::collections::HashMap;

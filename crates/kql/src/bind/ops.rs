@@ -178,6 +178,7 @@ impl Binder<'_> {
             }
             OpKind::Union(u) => self.union(Some(fr), u),
             OpKind::Search(s) => self.search_filter(fr, s),
+            OpKind::TopNested(levels) => self.top_nested(fr, levels, span),
             OpKind::MakeSeries(ms) => self.make_series(fr, ms, span),
             OpKind::MvApply { items, subquery } => self.mv_apply(fr, items, subquery, span),
             OpKind::BagUnpack { column, prefix, conflict, ignored, schema, schema_keeps_input } => {
@@ -713,6 +714,10 @@ struct UnionSpec<'a> {
     withsource: Option<&'a ast::Ident>,
     inner: bool,
     span: Span,
+}
+
+pub(crate) fn check_unique_cols(cols: &[Col], span: Span) -> Result<()> {
+    check_unique(cols, span)
 }
 
 fn check_unique(cols: &[Col], span: Span) -> Result<()> {
