@@ -156,15 +156,17 @@ pub async fn execute(text: &str, ctx: &SessionContext, limits: &QueryLimits) -> 
 pub async fn bind_with_data(text: &str, ctx: &SessionContext, limits: &QueryLimits) -> Result<BoundQuery> {
     let query = crate::parse(text)?;
     let catalog = catalog_from_context(ctx).await?;
-    let mut opts = BindOptions { now_ns: limits.now_ns.unwrap_or_else(now_ns), timespan: limits.timespan, bag_keys: None };
+    let mut opts =
+        BindOptions { now_ns: limits.now_ns.unwrap_or_else(now_ns), timespan: limits.timespan, bag_keys: None };
     let mut keys = BagKeys::new();
     loop {
         match bind_query_or_request(&query, &catalog, &opts) {
             Ok(b) => return Ok(b),
             Err((e, Some(req))) if !keys.contains_key(&(req.span.start, req.span.end)) => {
                 drop(e);
-                let found =
-                    bag_keys_of(&req, ctx, limits).await.map_err(|m| KqlError::binding(req.span, m).locate(&query.text))?;
+                let found = bag_keys_of(&req, ctx, limits)
+                    .await
+                    .map_err(|m| KqlError::binding(req.span, m).locate(&query.text))?;
                 keys.insert((req.span.start, req.span.end), found);
                 opts.bag_keys = Some(Arc::new(keys.clone()));
             }
@@ -209,7 +211,11 @@ async fn bag_keys_of(
 }
 
 /// A session state for one query: the caller's tables and config, a per-query memory pool.
-fn query_state(ctx: &SessionContext, limits: &QueryLimits, ordered: bool) -> Result<datafusion::execution::SessionState> {
+fn query_state(
+    ctx: &SessionContext,
+    limits: &QueryLimits,
+    ordered: bool,
+) -> Result<datafusion::execution::SessionState> {
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(ctx.runtime_env().object_store_registry.clone())
         .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))

@@ -316,9 +316,8 @@ impl Parser {
             "mv-apply" => self.mv_apply()?,
             "evaluate" => self.evaluate()?,
             "top-nested" => self.top_nested()?,
-            "invoke" | "sample" | "sample-distinct" | "top-hitters" | "parse-where" | "parse-kv"
-            | "facet" | "fork" | "partition" | "scan" | "reduce" | "find" | "externaldata" | "consume"
-            | "lookup-kv" => {
+            "invoke" | "sample" | "sample-distinct" | "top-hitters" | "parse-where" | "parse-kv" | "facet" | "fork"
+            | "partition" | "scan" | "reduce" | "find" | "externaldata" | "consume" | "lookup-kv" => {
                 return Err(KqlError::unsupported(
                     start,
                     format!("operator '{name}' is not supported (supported: {TABULAR_OPS})"),
@@ -581,7 +580,9 @@ impl Parser {
                     _ => {
                         return Err(KqlError::syntax(
                             span,
-                            format!("unknown bag_unpack columnsConflict '{c}' (use error, replace_source or keep_source)"),
+                            format!(
+                                "unknown bag_unpack columnsConflict '{c}' (use error, replace_source or keep_source)"
+                            ),
                         ));
                     }
                 },
@@ -597,7 +598,10 @@ impl Parser {
                 _ => None,
             };
             ignored = names.ok_or_else(|| {
-                KqlError::syntax(e.span, "bag_unpack ignoredProperties must be a dynamic array of strings, e.g. dynamic(['a', 'b'])")
+                KqlError::syntax(
+                    e.span,
+                    "bag_unpack ignoredProperties must be a dynamic array of strings, e.g. dynamic(['a', 'b'])",
+                )
             })?;
         }
         if self.is_sym(",") {

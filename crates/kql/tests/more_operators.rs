@@ -141,7 +141,9 @@ fn make_series_bounds_from_the_data() {
     );
     // the first value is not on a bin boundary: the series still starts on one
     assert_eq!(
-        lines("Pods | where TimeGenerated > datetime(2024-01-01 00:03) | make-series n = count() on TimeGenerated step 1h"),
+        lines(
+            "Pods | where TimeGenerated > datetime(2024-01-01 00:03) | make-series n = count() on TimeGenerated step 1h"
+        ),
         [r#"[2,2]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#]
     );
     // only `from`: bins start there; rows before it are left out; the end follows the data
@@ -157,7 +159,10 @@ fn make_series_bounds_from_the_data() {
     // a long axis (nulls are not on the axis), with default=
     assert_eq!(lines("N | make-series sum(y) on x step 2"), ["[1.5,2.0,10.0]|[0,2,4]"]);
     assert_eq!(lines("N | make-series sum(y) default = -1 on x step 1 | project sum_y"), ["[1.5,2.5,-0.5,10.0]"]);
-    assert_eq!(lines("N | where x != 2 | make-series sum(y) default = -1 on x step 1 | project sum_y"), ["[1.5,-1.0,-0.5,10.0]"]);
+    assert_eq!(
+        lines("N | where x != 2 | make-series sum(y) default = -1 on x step 1 | project sum_y"),
+        ["[1.5,-1.0,-0.5,10.0]"]
+    );
     // empty input: no series
     assert!(lines("Pods | where Name == 'none' | make-series count() on TimeGenerated step 1h").is_empty());
 }
@@ -265,7 +270,9 @@ fn bag_unpack_with_output_schema() {
         ["checkpoint"]
     );
     assert!(err("Logs | evaluate pivot(LogLevel)").contains("not supported"));
-    assert!(err("Logs | evaluate bag_unpack(LogMessage, 'p', 'overwrite')").contains("unknown bag_unpack columnsConflict"));
+    assert!(
+        err("Logs | evaluate bag_unpack(LogMessage, 'p', 'overwrite')").contains("unknown bag_unpack columnsConflict")
+    );
     assert!(err("Logs | evaluate bag_unpack(LogMessage, 'p', 'error', 'tags')").contains("dynamic array of strings"));
 }
 
@@ -279,7 +286,9 @@ fn bag_unpack_columns_from_the_data() {
          code:long,level:string,msg:string,tags:dynamic"
     );
     assert_eq!(
-        lines(&format!("{q} | where isnotempty(level) | project PodName, code, level, msg, tags | sort by PodName asc")),
+        lines(&format!(
+            "{q} | where isnotempty(level) | project PodName, code, level, msg, tags | sort by PodName asc"
+        )),
         [r#"db-1||info|checkpoint|["a","b"]"#, "web-1|500|error|db timeout|"]
     );
     // rows whose value is not a property bag get nulls
@@ -295,13 +304,16 @@ fn bag_unpack_columns_from_the_data() {
     assert_eq!(lines(q), ["1|1|x|", r#"2|"two"||"#]);
     // ignoredProperties
     assert_eq!(
-        header("Logs | evaluate bag_unpack(LogMessage, 'p_', 'error', dynamic(['tags', 'msg'])) | project-away TimeGenerated"),
+        header(
+            "Logs | evaluate bag_unpack(LogMessage, 'p_', 'error', dynamic(['tags', 'msg'])) | project-away TimeGenerated"
+        ),
         "PodName:string,PodNamespace:string,LogLevel:string,p_code:long,p_level:string"
     );
     // a key naming an existing column: an error by default, or replace/keep the source column
     let e = err("Logs | extend level = 'x' | evaluate bag_unpack(LogMessage)");
     assert!(e.contains("key 'level'") && e.contains("columnsConflict"), "{e}");
-    let q = "Logs | extend level = 'x' | evaluate bag_unpack(LogMessage, '', 'replace_source') | where PodName == 'db-1'";
+    let q =
+        "Logs | extend level = 'x' | evaluate bag_unpack(LogMessage, '', 'replace_source') | where PodName == 'db-1'";
     assert_eq!(
         header(q),
         "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,level:string,code:long,msg:string,tags:dynamic"
@@ -355,10 +367,7 @@ fn top_nested_levels_naming_and_others() {
         ["node-a|3", "node-b|2"]
     );
     // a named value expression; a null value is a group of its own
-    assert_eq!(
-        header("Pods | top-nested 1 of ns = toupper(Namespace) by count()"),
-        "ns:string,aggregated_ns:long"
-    );
+    assert_eq!(header("Pods | top-nested 1 of ns = toupper(Namespace) by count()"), "ns:string,aggregated_ns:long");
     assert_eq!(lines("N | top-nested 5 of x by count() | count"), ["5"]);
     assert_eq!(lines("N | where isnull(x) | top-nested 1 of x by sum(y)"), ["|0"]);
     assert!(err("Pods | top-nested 1.5 of Name by count()").contains("top-nested count must be"));

@@ -184,7 +184,10 @@ pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBat
         let b = b?;
         // Re-attach the canonical schema (keeps metadata exact); files written before a column
         // was added lack it
-        out.push(conform(&b, schema).map_err(|m| arrow::error::ArrowError::SchemaError(format!("{}: {m}", path.display())))?);
+        out.push(
+            conform(&b, schema)
+                .map_err(|m| arrow::error::ArrowError::SchemaError(format!("{}: {m}", path.display())))?,
+        );
     }
     Ok(out)
 }

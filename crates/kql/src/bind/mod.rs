@@ -128,7 +128,7 @@ pub fn bind_query_or_request(
     query: &Query,
     catalog: &dyn Catalog,
     opts: &BindOptions,
-) -> std::result::Result<BoundQuery, (KqlError, Option<bagunpack::BagRequest>)> {
+) -> std::result::Result<BoundQuery, (KqlError, Option<Box<bagunpack::BagRequest>>)> {
     let mut b = Binder {
         catalog,
         scopes: vec![HashMap::new()],
@@ -141,7 +141,7 @@ pub fn bind_query_or_request(
         fn_depth: 0,
         bag_request: None,
     };
-    b.query(query).map_err(|e| (e.locate(&query.text), b.bag_request.take()))
+    b.query(query).map_err(|e| (e.locate(&query.text), b.bag_request.take().map(Box::new)))
 }
 
 pub(crate) struct Binder<'a> {

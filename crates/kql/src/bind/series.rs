@@ -134,7 +134,8 @@ impl Binder<'_> {
             .filter(|i| with_idx.cols[*i].name != min_name && with_idx.cols[*i].name != max_name)
             .collect();
         if keep.len() != with_idx.cols.len() {
-            let exprs: Vec<Expr> = keep.iter().map(|i| with_idx.col_expr(*i).alias(with_idx.cols[*i].name.clone())).collect();
+            let exprs: Vec<Expr> =
+                keep.iter().map(|i| with_idx.col_expr(*i).alias(with_idx.cols[*i].name.clone())).collect();
             let cols = keep.iter().map(|i| with_idx.cols[*i].clone()).collect();
             let plan = build(LogicalPlanBuilder::from(with_idx.plan.clone()).project(exprs), span)?;
             with_idx = with_idx.with_plan(plan, cols);

@@ -62,8 +62,11 @@ fn match_groups(
     let r = build(LogicalPlanBuilder::from(groups.plan.clone()).alias("__r"), span)?;
     let lk: Vec<Column> = keys.iter().map(|k| Column::new(Some("__l"), k.clone())).collect();
     let rk: Vec<Column> = gkeys.iter().map(|k| Column::new(Some("__r"), k.clone())).collect();
-    let mut exprs: Vec<Expr> =
-        rows.cols.iter().map(|c| Expr::Column(Column::new(Some("__l"), c.name.clone())).alias(c.name.clone())).collect();
+    let mut exprs: Vec<Expr> = rows
+        .cols
+        .iter()
+        .map(|c| Expr::Column(Column::new(Some("__l"), c.name.clone())).alias(c.name.clone()))
+        .collect();
     let mut cols = rows.cols.clone();
     for e in extra {
         let i = groups.find(e).expect("hidden column");
@@ -100,7 +103,12 @@ impl Binder<'_> {
                 Some(e) => match self.scalar(e, &empty)?.lit {
                     Some(Literal::Long(v)) if v >= 0 => Some(v),
                     Some(Literal::Int(v)) if v >= 0 => Some(i64::from(v)),
-                    _ => return Err(KqlError::binding(e.span, "top-nested count must be a non-negative integer literal")),
+                    _ => {
+                        return Err(KqlError::binding(
+                            e.span,
+                            "top-nested count must be a non-negative integer literal",
+                        ));
+                    }
                 },
             };
             names.push(name);
