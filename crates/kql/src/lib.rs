@@ -7,7 +7,9 @@
 //! matching, dynamic JSON values, timespans, calendar math) are scalar UDFs in [`udf`].
 //!
 //! Invariants: every parse/bind error carries a span and renders as `line:col: message`;
-//! binding never touches data (so [`explain`] works on schemas alone); a frame's plan fields
+//! binding never touches data (so [`explain`] works on schemas alone; a schemaless
+//! `evaluate bag_unpack` stops binding with a request that [`exec`] runs to learn its keys
+//! before binding again); a frame's plan fields
 //! are exactly its KQL columns, in order; dynamic values are compact JSON text; datetimes are
 //! `Timestamp(ns, "UTC")`, timespans `Duration(ns)`; `now()` is fixed per query.
 //!
