@@ -369,6 +369,8 @@ fn top_nested_levels_naming_and_others() {
     // a named value expression; a null value is a group of its own
     assert_eq!(header("Pods | top-nested 1 of ns = toupper(Namespace) by count()"), "ns:string,aggregated_ns:long");
     assert_eq!(lines("N | top-nested 5 of x by count() | count"), ["5"]);
+    // nothing left out: no `others` row
+    assert_eq!(lines("Pods | top-nested 5 of Namespace with others = 'x' by count() | count"), ["3"]);
     assert_eq!(lines("N | where isnull(x) | top-nested 1 of x by sum(y)"), ["|0"]);
     assert!(err("Pods | top-nested 1.5 of Name by count()").contains("top-nested count must be"));
     assert!(err("Pods | top-nested 2 of Name by count(), top-nested 1 of Nam by count()").contains("did you mean"));

@@ -117,7 +117,11 @@ impl Binder<'_> {
             counts.push(n);
             values.push(t);
         }
-        let key_values: Vec<_> = keys.iter().cloned().zip(values.iter().cloned()).collect();
+        let mut key_values: Vec<_> = keys.iter().cloned().zip(values.iter().cloned()).collect();
+        // a constant group key for the `others` aggregates: with no parent, a summarize without
+        // keys would make a row even when no value was left out
+        let one = self.fresh("tnone");
+        key_values.push((one.clone(), super::Typed::new(lit(1i64), KqlType::Long)));
         let mut cur = self.extend_with(fr, key_values, span)?;
         let mut agg_types = Vec::new();
         let mut others: Vec<(usize, Frame)> = Vec::new();
@@ -166,7 +170,8 @@ impl Binder<'_> {
             if let (Some(other), Some(n)) = (&lv.others, counts[i]) {
                 let dropped = filter_to(&ranked, rank.gt(lit(n)))?;
                 let rows = match_groups(&cur, &dropped, &keys[..=i], &keys[..=i], &[], JoinType::LeftSemi, span)?;
-                let by: Vec<NamedExpr> = keys[..i].iter().chain(&aggs[..i]).map(|n| name_ref(n, span)).collect();
+                let by: Vec<NamedExpr> =
+                    std::iter::once(&one).chain(&keys[..i]).chain(&aggs[..i]).map(|n| name_ref(n, span)).collect();
                 let o = self.summarize(rows, std::slice::from_ref(&lv.agg), &by, span)?;
                 let v = self.scalar(other, &empty)?;
                 let v = if v.ty == values[i].ty { v.expr } else { self.convert(v, values[i].ty) };
