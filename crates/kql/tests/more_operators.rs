@@ -369,6 +369,13 @@ fn top_nested_levels_naming_and_others() {
     // a named value expression; a null value is a group of its own
     assert_eq!(header("Pods | top-nested 1 of ns = toupper(Namespace) by count()"), "ns:string,aggregated_ns:long");
     assert_eq!(lines("N | top-nested 5 of x by count() | count"), ["5"]);
+    // bin() keeps the column's name, as in summarize; other expressions are ColumnN
+    assert_eq!(lines("Pods | top-nested 1 of bin(TimeGenerated, 1h) by count()"), ["2024-01-01T00:00:00Z|3"]);
+    assert_eq!(
+        header("Pods | top-nested 1 of bin(TimeGenerated, 1h) by count()"),
+        "TimeGenerated:datetime,aggregated_TimeGenerated:long"
+    );
+    assert_eq!(header("Pods | top-nested 1 of strlen(Name) + 1 by count()"), "Column1:long,aggregated_Column1:long");
     // nothing left out: no `others` row
     assert_eq!(lines("Pods | top-nested 5 of Namespace with others = 'x' by count() | count"), ["3"]);
     assert_eq!(lines("N | where isnull(x) | top-nested 1 of x by sum(y)"), ["|0"]);

@@ -93,7 +93,8 @@ impl Binder<'_> {
         let mut values = Vec::new();
         for (i, lv) in levels.iter().enumerate() {
             let t = self.scalar(&lv.of.expr, &fr)?;
-            let name = match (&lv.of.name, derive_name(&lv.of.expr)) {
+            // as summarize names its keys: `bin(TimeGenerated, 1h)` is `TimeGenerated`
+            let name = match (&lv.of.name, derive_name(&lv.of.expr).or_else(|| t.name.clone())) {
                 (Some(n), _) => n.name.clone(),
                 (None, Some(n)) => n,
                 (None, None) => format!("Column{}", i + 1),
