@@ -40,7 +40,13 @@ pub struct SecurityAlert {
     pub start_time: String,
     pub end_time: String,
     pub count: u64,
+    /// Sentinel's `ProductName`; absent in alerts written before the column existed.
+    #[serde(default)]
+    pub product_name: String,
 }
+
+/// The `ProductName` of every alert keelwatch raises.
+pub const PRODUCT_NAME: &str = "keelwatch threat detection";
 
 /// Severity rank for filtering (`Informational` < `Low` < `Medium` < `High`).
 pub fn severity_rank(severity: &str) -> u8 {
@@ -106,6 +112,7 @@ fn base(
         start_time: time.clone(),
         end_time: time,
         count: 1,
+        product_name: PRODUCT_NAME.into(),
     }
 }
 

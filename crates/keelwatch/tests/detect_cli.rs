@@ -72,6 +72,7 @@ fn replay_json_reports_malformed_and_keeps_going() {
             "StartTime",
             "EndTime",
             "Count",
+            "ProductName",
         ] {
             assert!(a.get(col).is_some(), "missing column {col}");
         }

@@ -109,3 +109,25 @@ fn explain_needs_no_workspace() {
     let out = keelwatch(&["query", "--workspace", "/nonexistent/ws", "KubePodInventory | count"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn explain_reads_schemaless_bag_unpack_keys_from_the_workspace() {
+    let q = "ContainerLogV2 | evaluate bag_unpack(LogMessage) | project PodName, level";
+    // no workspace: the columns cannot be known; the error says why and where
+    let out = keelwatch(&["query", "--workspace", "/nonexistent/ws", "--explain", q]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: 1:18: evaluate bag_unpack without an output schema"), "{err}");
+    // with one: the keys of the stored JSON log lines become columns
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    demo(&ws);
+    let out = keelwatch(&["query", "--workspace", ws.to_str().unwrap(), "--explain", q]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("columns:\n  PodName: string\n  level: string\nplan:\n"), "{text}");
+    // and the query runs
+    let out =
+        keelwatch(&["query", "--workspace", ws.to_str().unwrap(), &format!("{q} | where isnotempty(level) | count")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

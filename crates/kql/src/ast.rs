@@ -271,6 +271,32 @@ pub struct MakeSeries {
     pub by: Vec<NamedExpr>,
 }
 
+/// One clause of `top-nested`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopNestedLevel {
+    /// `N`; `None` = every value.
+    pub count: Option<Expr>,
+    /// `[Name =] Expr`: the value of this level.
+    pub of: NamedExpr,
+    /// `with others = V`: one more row with V and the aggregate over the values not kept.
+    pub others: Option<Expr>,
+    /// `[Name =] Aggregation`.
+    pub agg: NamedExpr,
+    pub desc: bool,
+}
+
+/// `bag_unpack`'s `columnsConflict`: what happens when a bag key names an existing column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BagConflict {
+    /// The query fails (Kusto's default).
+    #[default]
+    Error,
+    /// The bag's value replaces the existing column.
+    ReplaceSource,
+    /// The existing column stays; the key is skipped.
+    KeepSource,
+}
+
 /// One piece of a `parse` pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsePart {
@@ -331,6 +357,8 @@ pub enum OpKind {
         on: Vec<JoinCond>,
     },
     MakeSeries(Box<MakeSeries>),
+    /// `top-nested [N] of Expr [with others = V] by Agg [asc|desc], top-nested …`.
+    TopNested(Vec<TopNestedLevel>),
     /// `T | search …` (a filter over the piped input).
     Search(Box<SearchOp>),
     /// `mv-apply x = arr [to typeof(T)] on (subquery)`.
@@ -338,12 +366,17 @@ pub enum OpKind {
         items: Vec<MvExpandCol>,
         subquery: Expr,
     },
-    /// `evaluate bag_unpack(col [, prefix])` with the output columns it adds.
+    /// `evaluate bag_unpack(col [, prefix [, columnsConflict [, ignoredProperties]]]) [: (…)]`.
     BagUnpack {
         column: Expr,
         prefix: Option<String>,
-        /// Output schema `: (Col:type, …)` when the query gives one.
+        conflict: BagConflict,
+        /// Bag keys that never become columns.
+        ignored: Vec<String>,
+        /// Output schema `: ([*,] Col:type, …)` when the query gives one.
         schema: Option<Vec<(Ident, crate::types::KqlType)>>,
+        /// The schema starts with `*`: the input's columns are kept too.
+        schema_keeps_input: bool,
     },
     MvExpand {
         cols: Vec<MvExpandCol>,

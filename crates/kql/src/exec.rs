@@ -15,7 +15,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 use serde_json::{Value as Json, json};
 
-use crate::bind::{BindOptions, BoundQuery, bind_query};
+use crate::bind::bagunpack::{self, BagKeys, BagRequest};
+use crate::bind::{BindOptions, BoundQuery, bind_query_or_request};
 use crate::catalog::{CatalogTable, MapCatalog};
 use crate::error::{ErrorKind, KqlError, Result};
 use crate::types::KqlType;
@@ -135,10 +136,7 @@ pub async fn catalog_from_context(ctx: &SessionContext) -> Result<MapCatalog> {
 /// Parses, binds and runs `text` on the tables registered in `ctx`.
 pub async fn execute(text: &str, ctx: &SessionContext, limits: &QueryLimits) -> Result<QueryResult> {
     let fut = async {
-        let query = crate::parse(text)?;
-        let catalog = catalog_from_context(ctx).await?;
-        let opts = BindOptions { now_ns: limits.now_ns.unwrap_or_else(now_ns), timespan: limits.timespan };
-        let bound = bind_query(&query, &catalog, &opts)?;
+        let bound = bind_with_data(text, ctx, limits).await?;
         run_bound(bound, ctx, limits).await
     };
     match tokio::time::timeout(limits.timeout, fut).await {
@@ -153,8 +151,71 @@ pub async fn execute(text: &str, ctx: &SessionContext, limits: &QueryLimits) -> 
     }
 }
 
-/// Runs an already bound query under the limits (no timeout here; `execute` adds it).
-pub async fn run_bound(bound: BoundQuery, ctx: &SessionContext, limits: &QueryLimits) -> Result<QueryResult> {
+/// Parses and binds `text` against the tables of `ctx`, reading data only where binding needs
+/// it: the keys of each schemaless `evaluate bag_unpack` (its input runs once for that).
+pub async fn bind_with_data(text: &str, ctx: &SessionContext, limits: &QueryLimits) -> Result<BoundQuery> {
+    let query = crate::parse(text)?;
+    let catalog = catalog_from_context(ctx).await?;
+    let mut opts =
+        BindOptions { now_ns: limits.now_ns.unwrap_or_else(now_ns), timespan: limits.timespan, bag_keys: None };
+    let mut keys = BagKeys::new();
+    loop {
+        match bind_query_or_request(&query, &catalog, &opts) {
+            Ok(b) => return Ok(b),
+            Err((e, Some(req))) if !keys.contains_key(&(req.span.start, req.span.end)) => {
+                drop(e);
+                let found = bag_keys_of(&req, ctx, limits)
+                    .await
+                    .map_err(|m| KqlError::binding(req.span, m).locate(&query.text))?;
+                keys.insert((req.span.start, req.span.end), found);
+                opts.bag_keys = Some(Arc::new(keys.clone()));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// Like [`crate::explain`], but binds with [`bind_with_data`] (so a schemaless `bag_unpack`
+/// gets the columns the stored data gives it).
+pub async fn explain_with_data(text: &str, ctx: &SessionContext) -> Result<String> {
+    let limits = QueryLimits::default();
+    let fut = async {
+        let b = bind_with_data(text, ctx, &limits).await?;
+        crate::explain_bound(&b)
+    };
+    tokio::time::timeout(limits.timeout, fut).await.unwrap_or_else(|_| {
+        Err(KqlError::general(ErrorKind::Timeout, "explain exceeded its time limit while reading bag_unpack keys"))
+    })
+}
+
+/// Runs a [`BagRequest`]'s plan and folds the keys of its bag values.
+async fn bag_keys_of(
+    req: &BagRequest,
+    ctx: &SessionContext,
+    limits: &QueryLimits,
+) -> std::result::Result<bagunpack::BagColumns, String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let state = query_state(ctx, limits, false).map_err(|e| e.to_string())?;
+    let batches = DataFrame::new(state, req.plan.clone())
+        .collect()
+        .await
+        .map_err(|e| format!("reading the bag_unpack input: {}", e.strip_backtrace()))?;
+    let mut pairs = Vec::new();
+    for b in &batches {
+        let col = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8)
+            .map_err(|e| e.to_string())?;
+        let col = col.as_string::<i32>();
+        pairs.extend((0..col.len()).filter(|r| col.is_valid(*r)).map(|r| col.value(r).to_string()));
+    }
+    bagunpack::fold_keys(pairs.iter().map(String::as_str), &req.ignored)
+}
+
+/// A session state for one query: the caller's tables and config, a per-query memory pool.
+fn query_state(
+    ctx: &SessionContext,
+    limits: &QueryLimits,
+    ordered: bool,
+) -> Result<datafusion::execution::SessionState> {
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(ctx.runtime_env().object_store_registry.clone())
         .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
@@ -162,14 +223,18 @@ pub async fn run_bound(bound: BoundQuery, ctx: &SessionContext, limits: &QueryLi
         .map_err(|e| exec_error(e, limits.memory_bytes))?;
     // never re-create the default catalog: that would replace the caller's tables
     let mut config = ctx.copied_config().with_create_default_catalog_and_schema(false);
-    if bound.ordered {
+    if ordered {
         config = config.with_target_partitions(1);
     }
     // union inputs from different tables carry different schema metadata
     // (`keelwatch.table`); DataFusion's strict aggregate-input check would reject them
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
-    let state =
-        SessionStateBuilder::new_from_existing(ctx.state()).with_config(config).with_runtime_env(runtime).build();
+    Ok(SessionStateBuilder::new_from_existing(ctx.state()).with_config(config).with_runtime_env(runtime).build())
+}
+
+/// Runs an already bound query under the limits (no timeout here; `execute` adds it).
+pub async fn run_bound(bound: BoundQuery, ctx: &SessionContext, limits: &QueryLimits) -> Result<QueryResult> {
+    let state = query_state(ctx, limits, bound.ordered)?;
     let df = DataFrame::new(state, bound.plan);
     let batches = df.collect().await.map_err(|e| exec_error(e, limits.memory_bytes))?;
     Ok(QueryResult { columns: bound.columns, batches, render: bound.render })

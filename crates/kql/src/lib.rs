@@ -7,7 +7,9 @@
 //! matching, dynamic JSON values, timespans, calendar math) are scalar UDFs in [`udf`].
 //!
 //! Invariants: every parse/bind error carries a span and renders as `line:col: message`;
-//! binding never touches data (so [`explain`] works on schemas alone); a frame's plan fields
+//! binding never touches data (so [`explain`] works on schemas alone; a schemaless
+//! `evaluate bag_unpack` stops binding with a request that [`exec`] runs to learn its keys
+//! before binding again); a frame's plan fields
 //! are exactly its KQL columns, in order; dynamic values are compact JSON text; datetimes are
 //! `Timestamp(ns, "UTC")`, timespans `Duration(ns)`; `now()` is fixed per query.
 //!
@@ -28,7 +30,7 @@ pub mod udf;
 pub use bind::{BindOptions, BoundQuery};
 pub use catalog::{Catalog, CatalogTable, MapCatalog, SchemaCatalog};
 pub use error::{ErrorKind, KqlError, Span};
-pub use exec::{QueryLimits, QueryResult, catalog_from_context, execute, now_ns};
+pub use exec::{QueryLimits, QueryResult, bind_with_data, catalog_from_context, execute, explain_with_data, now_ns};
 pub use types::KqlType;
 
 /// Parses KQL text into a query AST.
@@ -38,7 +40,7 @@ pub fn parse(text: &str) -> Result<ast::Query, KqlError> {
 
 /// Binds a parsed query against a catalog (with `now()` = the current time).
 pub fn bind(query: &ast::Query, catalog: &dyn Catalog) -> Result<BoundQuery, KqlError> {
-    bind::bind_query(query, catalog, &BindOptions { now_ns: now_ns(), timespan: None })
+    bind::bind_query(query, catalog, &BindOptions { now_ns: now_ns(), ..BindOptions::default() })
 }
 
 /// Parses and binds `text` without running it; returns the output columns and the
@@ -47,6 +49,11 @@ pub fn bind(query: &ast::Query, catalog: &dyn Catalog) -> Result<BoundQuery, Kql
 pub fn explain(text: &str, catalog: &dyn Catalog) -> Result<String, KqlError> {
     let q = parse(text)?;
     let b = bind(&q, catalog)?;
+    explain_bound(&b)
+}
+
+/// The `explain` text of a bound query.
+pub fn explain_bound(b: &BoundQuery) -> Result<String, KqlError> {
     let ctx = datafusion::prelude::SessionContext::new();
     ctx.state()
         .optimize(&b.plan)

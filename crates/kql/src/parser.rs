@@ -30,7 +30,7 @@ struct Parser {
     depth: usize,
 }
 
-const TABULAR_OPS: &str = "where, project, project-away, project-keep, project-rename, project-reorder, extend, summarize, sort/order, top, take/limit, distinct, count, join, lookup, union, search, make-series, mv-expand, mv-apply, evaluate bag_unpack, parse, render, serialize, getschema, as";
+const TABULAR_OPS: &str = "where, project, project-away, project-keep, project-rename, project-reorder, extend, summarize, sort/order, top, take/limit, distinct, count, join, lookup, union, search, make-series, top-nested, mv-expand, mv-apply, evaluate bag_unpack, parse, render, serialize, getschema, as";
 
 fn type_name(s: &str) -> Option<KqlType> {
     match s {
@@ -315,9 +315,9 @@ impl Parser {
             "search" => OpKind::Search(Box::new(self.search(start)?)),
             "mv-apply" => self.mv_apply()?,
             "evaluate" => self.evaluate()?,
-            "invoke" | "sample" | "sample-distinct" | "top-nested" | "top-hitters" | "parse-where" | "parse-kv"
-            | "facet" | "fork" | "partition" | "scan" | "reduce" | "find" | "externaldata" | "consume"
-            | "lookup-kv" => {
+            "top-nested" => self.top_nested()?,
+            "invoke" | "sample" | "sample-distinct" | "top-hitters" | "parse-where" | "parse-kv" | "facet" | "fork"
+            | "partition" | "scan" | "reduce" | "find" | "externaldata" | "consume" | "lookup-kv" => {
                 return Err(KqlError::unsupported(
                     start,
                     format!("operator '{name}' is not supported (supported: {TABULAR_OPS})"),
@@ -551,7 +551,8 @@ impl Parser {
         Ok(Some(type_name(&t.name).ok_or_else(|| KqlError::syntax(t.span, format!("unknown type '{}'", t.name)))?))
     }
 
-    /// `evaluate plugin(args)`: only `bag_unpack(col [, prefix]) [: (Col:type, …)]`.
+    /// `evaluate plugin(args)`: only
+    /// `bag_unpack(col [, prefix [, columnsConflict [, ignoredProperties]]]) [: ([*,] Col:type, …)]`.
     fn evaluate(&mut self) -> Result<OpKind> {
         self.skip_hints()?;
         let name = self.ident()?;
@@ -563,30 +564,59 @@ impl Parser {
         }
         self.expect_sym("(")?;
         let column = self.expr()?;
-        let mut prefix = None;
+        let (mut prefix, mut conflict, mut ignored) = (None, BagConflict::Error, Vec::new());
         if self.eat_sym(",") {
             match self.bump() {
-                Token { tok: Tok::Str(p), .. } => prefix = Some(p),
+                Token { tok: Tok::Str(p), .. } => prefix = Some(p).filter(|p| !p.is_empty()),
                 t => return Err(KqlError::syntax(t.span, "bag_unpack prefix must be a string literal")),
             }
-            if self.is_sym(",") {
-                return Err(KqlError::unsupported(
-                    self.span(),
-                    "bag_unpack columnsConflict / ignoredProperties arguments are not supported",
-                ));
-            }
+        }
+        if self.eat_sym(",") {
+            conflict = match self.bump() {
+                Token { tok: Tok::Str(c), span } => match c.as_str() {
+                    "error" => BagConflict::Error,
+                    "replace_source" => BagConflict::ReplaceSource,
+                    "keep_source" => BagConflict::KeepSource,
+                    _ => {
+                        return Err(KqlError::syntax(
+                            span,
+                            format!(
+                                "unknown bag_unpack columnsConflict '{c}' (use error, replace_source or keep_source)"
+                            ),
+                        ));
+                    }
+                },
+                t => return Err(KqlError::syntax(t.span, "bag_unpack columnsConflict must be a string literal")),
+            };
+        }
+        if self.eat_sym(",") {
+            let e = self.expr()?;
+            let names = match &e.kind {
+                ExprKind::Literal(Literal::Dynamic(serde_json::Value::Array(items))) => {
+                    items.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
+                }
+                _ => None,
+            };
+            ignored = names.ok_or_else(|| {
+                KqlError::syntax(
+                    e.span,
+                    "bag_unpack ignoredProperties must be a dynamic array of strings, e.g. dynamic(['a', 'b'])",
+                )
+            })?;
+        }
+        if self.is_sym(",") {
+            return Err(KqlError::syntax(self.span(), "bag_unpack takes at most 4 arguments"));
         }
         self.expect_sym(")")?;
+        let mut schema_keeps_input = false;
         let schema = if self.eat_sym(":") {
             self.expect_sym("(")?;
             let mut cols = Vec::new();
+            if self.eat_sym("*") {
+                schema_keeps_input = true;
+                self.eat_sym(",");
+            }
             while !self.is_sym(")") {
-                if self.is_sym("*") {
-                    return Err(KqlError::unsupported(
-                        self.span(),
-                        "'*' in a bag_unpack output schema is not supported",
-                    ));
-                }
                 let n = self.ident()?;
                 self.expect_sym(":")?;
                 let t = self.ident()?;
@@ -602,7 +632,44 @@ impl Parser {
         } else {
             None
         };
-        Ok(OpKind::BagUnpack { column, prefix, schema })
+        Ok(OpKind::BagUnpack { column, prefix, conflict, ignored, schema, schema_keeps_input })
+    }
+
+    /// `top-nested [N] of [Name =] Expr [with others = V] by [Name =] Agg [asc|desc] [, top-nested …]`
+    /// (the leading `top-nested` of the first clause is already read).
+    fn top_nested(&mut self) -> Result<OpKind> {
+        let mut levels = Vec::new();
+        loop {
+            let count = if self.eat_kw("of") {
+                None
+            } else {
+                let n = self.expr()?;
+                self.expect_kw("of")?;
+                Some(n)
+            };
+            let of = self.named_expr()?;
+            let others = if self.eat_kw("with") {
+                self.expect_kw("others")?;
+                self.expect_sym("=")?;
+                Some(self.expr()?)
+            } else {
+                None
+            };
+            self.expect_kw("by")?;
+            let agg = self.named_expr()?;
+            let desc = !self.eat_kw("asc");
+            if desc {
+                self.eat_kw("desc");
+            }
+            levels.push(TopNestedLevel { count, of, others, agg, desc });
+            if !self.eat_sym(",") {
+                break;
+            }
+            if !self.eat_kw("top-nested") {
+                return Err(KqlError::syntax(self.span(), "expected 'top-nested' after ',' in top-nested"));
+            }
+        }
+        Ok(OpKind::TopNested(levels))
     }
 
     fn join(&mut self) -> Result<OpKind> {

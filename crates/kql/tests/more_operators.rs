@@ -120,6 +120,54 @@ fn search_as_source_and_filter() {
 }
 
 #[test]
+fn make_series_bounds_from_the_data() {
+    // no from/to: from the bin (aligned as bin() aligns) of the smallest axis value to the end
+    // of the bin of the largest one, over the whole input: one axis for every series
+    let q = "Pods | make-series n = count() on TimeGenerated step 1h by Namespace | sort by Namespace asc";
+    assert_eq!(header(q), "Namespace:string,n:dynamic,TimeGenerated:dynamic");
+    assert_eq!(
+        lines(q),
+        [
+            r#"data|[1,0]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#,
+            r#"default|[2,1]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#,
+            r#"kube-system|[0,1]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#,
+        ]
+    );
+    assert_eq!(
+        lines("Pods | make-series n = count() on TimeGenerated step 20m"),
+        [
+            r#"[3,0,0,1,1]|["2024-01-01T00:00:00Z","2024-01-01T00:20:00Z","2024-01-01T00:40:00Z","2024-01-01T01:00:00Z","2024-01-01T01:20:00Z"]"#
+        ]
+    );
+    // the first value is not on a bin boundary: the series still starts on one
+    assert_eq!(
+        lines(
+            "Pods | where TimeGenerated > datetime(2024-01-01 00:03) | make-series n = count() on TimeGenerated step 1h"
+        ),
+        [r#"[2,2]|["2024-01-01T00:00:00Z","2024-01-01T01:00:00Z"]"#]
+    );
+    // only `from`: bins start there; rows before it are left out; the end follows the data
+    assert_eq!(
+        lines("Pods | make-series n = count() on TimeGenerated from datetime(2024-01-01 00:30) step 1h"),
+        [r#"[1,1]|["2024-01-01T00:30:00Z","2024-01-01T01:30:00Z"]"#]
+    );
+    // only `to` (exclusive): the start follows the data
+    assert_eq!(
+        lines("Pods | make-series n = count() on TimeGenerated to datetime(2024-01-01 01:00) step 30m"),
+        [r#"[3,0]|["2024-01-01T00:00:00Z","2024-01-01T00:30:00Z"]"#]
+    );
+    // a long axis (nulls are not on the axis), with default=
+    assert_eq!(lines("N | make-series sum(y) on x step 2"), ["[1.5,2.0,10.0]|[0,2,4]"]);
+    assert_eq!(lines("N | make-series sum(y) default = -1 on x step 1 | project sum_y"), ["[1.5,2.5,-0.5,10.0]"]);
+    assert_eq!(
+        lines("N | where x != 2 | make-series sum(y) default = -1 on x step 1 | project sum_y"),
+        ["[1.5,-1.0,-0.5,10.0]"]
+    );
+    // empty input: no series
+    assert!(lines("Pods | where Name == 'none' | make-series count() on TimeGenerated step 1h").is_empty());
+}
+
+#[test]
 fn make_series_dense_arrays_with_defaults() {
     let q = "Pods | make-series n = count() on TimeGenerated from datetime(2024-01-01) to datetime(2024-01-01 02:00) \
              step 1h by Namespace | sort by Namespace asc";
@@ -153,7 +201,6 @@ fn make_series_dense_arrays_with_defaults() {
         ),
         ["2024-01-01T00:00:00Z|3", "2024-01-01T01:00:00Z|2"]
     );
-    assert!(err("Pods | make-series count() on TimeGenerated step 1h").contains("without both 'from' and 'to'"));
     assert!(err("Pods | make-series count() on Name from 0 to 10 step 1").contains("axis must be"));
     assert!(err("Pods | make-series count() on TimeGenrated from ago(1d) to now() step 1h").contains("did you mean"));
 }
@@ -200,21 +247,138 @@ fn mv_apply_runs_the_subquery_per_row() {
 
 #[test]
 fn bag_unpack_with_output_schema() {
+    // a schema gives exactly its columns; `*` keeps the input's columns too
+    assert_eq!(header("Logs | evaluate bag_unpack(LogMessage) : (level:string, code:long)"), "level:string,code:long");
     assert_eq!(
-        header("Logs | evaluate bag_unpack(LogMessage) : (level:string, code:long)"),
+        header("Logs | evaluate bag_unpack(LogMessage) : (*, level:string, code:long)"),
         "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,level:string,code:long"
     );
     assert_eq!(
         lines(
-            "Logs | where PodName == 'web-1' | evaluate bag_unpack(LogMessage) : (level:string, code:long) \
+            "Logs | where PodName == 'web-1' | evaluate bag_unpack(LogMessage) : (*, level:string, code:long) \
              | project level, code | sort by level asc"
         ),
         ["|", "error|500"]
     );
+    // schema names are keys, or output names when they carry the prefix
     assert_eq!(
         lines("Logs | where PodName == 'db-1' | evaluate bag_unpack(LogMessage, 'm_') : (msg:string) | project m_msg"),
         ["checkpoint"]
     );
-    assert!(err("Logs | evaluate bag_unpack(LogMessage)").contains("needs an output schema"));
+    assert_eq!(
+        lines("Logs | where PodName == 'db-1' | evaluate bag_unpack(LogMessage, 'm_') : (m_msg:string)"),
+        ["checkpoint"]
+    );
     assert!(err("Logs | evaluate pivot(LogLevel)").contains("not supported"));
+    assert!(
+        err("Logs | evaluate bag_unpack(LogMessage, 'p', 'overwrite')").contains("unknown bag_unpack columnsConflict")
+    );
+    assert!(err("Logs | evaluate bag_unpack(LogMessage, 'p', 'error', 'tags')").contains("dynamic array of strings"));
+}
+
+#[test]
+fn bag_unpack_columns_from_the_data() {
+    // no schema: one column per key of the data, in key order, typed by the values
+    let q = "Logs | evaluate bag_unpack(LogMessage)";
+    assert_eq!(
+        header(q),
+        "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,\
+         code:long,level:string,msg:string,tags:dynamic"
+    );
+    assert_eq!(
+        lines(&format!(
+            "{q} | where isnotempty(level) | project PodName, code, level, msg, tags | sort by PodName asc"
+        )),
+        [r#"db-1||info|checkpoint|["a","b"]"#, "web-1|500|error|db timeout|"]
+    );
+    // rows whose value is not a property bag get nulls
+    assert_eq!(lines(&format!("{q} | where PodName == 'dns-1' | project code, level, msg, tags")), ["|||"]);
+    assert_eq!(
+        header("Logs | evaluate bag_unpack(LogMessage, 'm_') | project-away TimeGenerated"),
+        "PodName:string,PodNamespace:string,LogLevel:string,m_code:long,m_level:string,m_msg:string,m_tags:dynamic"
+    );
+    // mixed value types make a dynamic column; a slot that is only null is dynamic too
+    let q = r#"datatable(d:dynamic, n:long)[dynamic({"a":1,"b":"x"}), 1, dynamic({"a":"two","c":null}), 2]
+               | evaluate bag_unpack(d) | sort by n asc"#;
+    assert_eq!(header(q), "n:long,a:dynamic,b:string,c:dynamic");
+    assert_eq!(lines(q), ["1|1|x|", r#"2|"two"||"#]);
+    // ignoredProperties
+    assert_eq!(
+        header(
+            "Logs | evaluate bag_unpack(LogMessage, 'p_', 'error', dynamic(['tags', 'msg'])) | project-away TimeGenerated"
+        ),
+        "PodName:string,PodNamespace:string,LogLevel:string,p_code:long,p_level:string"
+    );
+    // a key naming an existing column: an error by default, or replace/keep the source column
+    let e = err("Logs | extend level = 'x' | evaluate bag_unpack(LogMessage)");
+    assert!(e.contains("key 'level'") && e.contains("columnsConflict"), "{e}");
+    let q =
+        "Logs | extend level = 'x' | evaluate bag_unpack(LogMessage, '', 'replace_source') | where PodName == 'db-1'";
+    assert_eq!(
+        header(q),
+        "TimeGenerated:datetime,PodName:string,PodNamespace:string,LogLevel:string,level:string,code:long,msg:string,tags:dynamic"
+    );
+    assert_eq!(lines(&format!("{q} | project level")), ["info"]);
+    let q = "Logs | extend level = 'x' | evaluate bag_unpack(LogMessage, '', 'keep_source') | where PodName == 'db-1'";
+    assert_eq!(lines(&format!("{q} | project level, msg")), ["x|checkpoint"]);
+    // later operators see the columns; a let and a bag_unpack after a summarize work too
+    assert_eq!(
+        lines("let L = Logs | evaluate bag_unpack(LogMessage); L | where code == 500 | project PodName, msg"),
+        ["web-1|db timeout"]
+    );
+    assert_eq!(lines("Logs | summarize b = make_bag(pack(PodName, 1)) | evaluate bag_unpack(b)"), ["1|1|1|1"]);
+    // bounded: too many keys is an error pointing at the operator
+    let e = err("range i from 1 to 1100 step 1 | extend d = bag_pack(strcat('k', i), i) | evaluate bag_unpack(d)");
+    assert!(e.contains("more than 1024 columns") && e.starts_with("1:"), "{e}");
+}
+
+#[test]
+fn bag_unpack_explain_reads_keys_only_with_data() {
+    let q = "Logs | evaluate bag_unpack(LogMessage) | project level";
+    let catalog = common::rt().block_on(keelwatch_kql::catalog_from_context(&ctx())).unwrap();
+    let e = keelwatch_kql::explain(q, &catalog).unwrap_err();
+    assert!(e.message.starts_with(keelwatch_kql::bind::bagunpack::NEEDS_DATA), "{e}");
+    assert!(e.to_string().starts_with("1:8:"), "{e}");
+    let plan = common::rt().block_on(keelwatch_kql::explain_with_data(q, &ctx())).unwrap();
+    assert!(plan.starts_with("columns:\n  level: string\n"), "{plan}");
+}
+
+#[test]
+fn top_nested_levels_naming_and_others() {
+    let q = "Pods | top-nested 2 of Namespace by sum(ContainerRestartCount) | sort by Namespace asc";
+    assert_eq!(header(q), "Namespace:string,aggregated_Namespace:long");
+    assert_eq!(lines(q), ["data|5", "default|4"]);
+    // the second level keeps its top values inside each kept value of the first
+    let q = "Pods | top-nested 2 of Namespace by sum(ContainerRestartCount), top-nested 1 of Name by count() \
+             | sort by Namespace asc";
+    assert_eq!(header(q), "Namespace:string,aggregated_Namespace:long,Name:string,aggregated_Name:long");
+    assert_eq!(lines(q), ["data|5|db-1|1", "default|4|web-1|2"]);
+    // `with others`: one more row per parent with the aggregate over the values not kept;
+    // its deeper levels are empty; named aggregates
+    let q = "Pods | top-nested 1 of Namespace with others = 'Other' by n = count(), \
+             top-nested 1 of Computer with others = 'rest' by sum(ContainerRestartCount) \
+             | sort by Namespace asc, Computer asc";
+    assert_eq!(header(q), "Namespace:string,n:long,Computer:string,aggregated_Computer:long");
+    assert_eq!(lines(q), ["Other|2||", "default|3|node-b|3", "default|3|rest|1"]);
+    // asc picks the smallest; without N every value is kept (and `others` adds nothing)
+    assert_eq!(lines("Pods | top-nested 1 of Computer by max(ContainerRestartCount) asc"), ["node-b|3"]);
+    assert_eq!(
+        lines("Pods | top-nested of Computer with others = 'x' by count() | sort by Computer asc"),
+        ["node-a|3", "node-b|2"]
+    );
+    // a named value expression; a null value is a group of its own
+    assert_eq!(header("Pods | top-nested 1 of ns = toupper(Namespace) by count()"), "ns:string,aggregated_ns:long");
+    assert_eq!(lines("N | top-nested 5 of x by count() | count"), ["5"]);
+    // bin() keeps the column's name, as in summarize; other expressions are ColumnN
+    assert_eq!(lines("Pods | top-nested 1 of bin(TimeGenerated, 1h) by count()"), ["2024-01-01T00:00:00Z|3"]);
+    assert_eq!(
+        header("Pods | top-nested 1 of bin(TimeGenerated, 1h) by count()"),
+        "TimeGenerated:datetime,aggregated_TimeGenerated:long"
+    );
+    assert_eq!(header("Pods | top-nested 1 of strlen(Name) + 1 by count()"), "Column1:long,aggregated_Column1:long");
+    // nothing left out: no `others` row
+    assert_eq!(lines("Pods | top-nested 5 of Namespace with others = 'x' by count() | count"), ["3"]);
+    assert_eq!(lines("N | where isnull(x) | top-nested 1 of x by sum(y)"), ["|0"]);
+    assert!(err("Pods | top-nested 1.5 of Name by count()").contains("top-nested count must be"));
+    assert!(err("Pods | top-nested 2 of Name by count(), top-nested 1 of Nam by count()").contains("did you mean"));
 }

@@ -209,6 +209,11 @@ const SECURITY_ALERT: &[Column] = &[
     c("StartTime", T::DateTime, "First event of the aggregate."),
     c("EndTime", T::DateTime, "Last event of the aggregate."),
     c("Count", T::Long, "Number of events aggregated."),
+    c(
+        "ProductName",
+        T::String,
+        "Product that raised the alert (Sentinel's column): \"keelwatch threat detection\"; empty in rows stored before the column existed.",
+    ),
 ];
 
 const POLICY_RESULTS: &[Column] = &[

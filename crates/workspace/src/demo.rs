@@ -933,6 +933,7 @@ impl<'a> Gen<'a> {
                         "Status": "New", "ProviderName": "keelwatch",
                         "SystemAlertId": format!("{:016x}", self.rng.next()),
                         "StartTime": ts(t - Duration::minutes(2)), "EndTime": ts(t), "Count": 3,
+                        "ProductName": "keelwatch threat detection",
                     }),
                 )?;
             }

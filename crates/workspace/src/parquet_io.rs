@@ -149,6 +149,30 @@ pub(crate) fn write_partition(
     })
 }
 
+/// `b` under the current table schema `schema`. Data written before a column was added to the
+/// catalog (WAL records, partition files) lacks it: such a column reads as null, as the query
+/// path's Parquet reader does too. Anything else that differs (a renamed, retyped or unknown
+/// column) is an error.
+pub(crate) fn conform(b: &RecordBatch, schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
+    let have = b.schema();
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    let mut used = 0;
+    for f in schema.fields() {
+        match have.index_of(f.name()) {
+            Ok(i) if have.field(i).data_type() == f.data_type() => {
+                columns.push(Arc::clone(b.column(i)));
+                used += 1;
+            }
+            Err(_) if f.is_nullable() => columns.push(arrow::array::new_null_array(f.data_type(), b.num_rows())),
+            _ => return Err(format!("stored column '{}' differs from the table schema", f.name())),
+        }
+    }
+    if used != have.fields().len() {
+        return Err("stored data has columns the table schema does not know".to_string());
+    }
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())
+}
+
 /// Reads a whole partition file.
 pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let perr = |source| Error::Parquet { path: path.to_path_buf(), source };
@@ -158,8 +182,12 @@ pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBat
     let mut out = Vec::new();
     for b in reader {
         let b = b?;
-        // Re-attach the canonical schema (identical fields; keeps metadata exact).
-        out.push(RecordBatch::try_new(Arc::clone(schema), b.columns().to_vec())?);
+        // Re-attach the canonical schema (keeps metadata exact); files written before a column
+        // was added lack it
+        out.push(
+            conform(&b, schema)
+                .map_err(|m| arrow::error::ArrowError::SchemaError(format!("{}: {m}", path.display())))?,
+        );
     }
     Ok(out)
 }
@@ -193,5 +221,28 @@ mod tests {
         let s = batch(&schema, &[None, Some(1), Some(2)], &["x", "y", "z"]);
         assert_eq!(sort_by_time(&schema, std::slice::from_ref(&s)).unwrap(), s);
         assert_eq!(sort_by_time(&schema, &[]).unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn conform_fills_a_later_added_column_with_nulls_and_rejects_other_differences() {
+        let time = Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true);
+        let old: SchemaRef = Arc::new(Schema::new(vec![time.clone(), Field::new("v", DataType::Utf8, true)]));
+        let now: SchemaRef = Arc::new(Schema::new(vec![
+            time.clone(),
+            Field::new("v", DataType::Utf8, true),
+            Field::new("added", DataType::Utf8, true),
+        ]));
+        let b = batch(&old, &[Some(1), Some(2)], &["x", "y"]);
+        let c = conform(&b, &now).unwrap();
+        assert_eq!(c.schema(), now);
+        assert_eq!(c.column(1).as_string::<i32>().iter().collect::<Vec<_>>(), [Some("x"), Some("y")]);
+        assert_eq!(c.column(2).null_count(), 2);
+        // same schema: unchanged
+        assert_eq!(conform(&b, &old).unwrap(), b);
+        // a retyped column or an unknown one is an error, not silently dropped
+        let retyped: SchemaRef = Arc::new(Schema::new(vec![time.clone(), Field::new("v", DataType::Int64, true)]));
+        assert!(conform(&b, &retyped).unwrap_err().contains("'v'"));
+        let fewer: SchemaRef = Arc::new(Schema::new(vec![time]));
+        assert!(conform(&b, &fewer).unwrap_err().contains("does not know"));
     }
 }

@@ -242,16 +242,7 @@ fn ipc_decode(payload: &[u8], schema: &SchemaRef) -> std::result::Result<Vec<Rec
     let mut out = Vec::new();
     for b in reader {
         let b = b.map_err(|e| e.to_string())?;
-        let same = b.schema().fields().len() == schema.fields().len()
-            && b.schema()
-                .fields()
-                .iter()
-                .zip(schema.fields())
-                .all(|(a, e)| a.name() == e.name() && a.data_type() == e.data_type());
-        if !same {
-            return Err("record schema differs from the table schema".to_string());
-        }
-        out.push(RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| e.to_string())?);
+        out.push(parquet_io::conform(&b, schema)?);
     }
     Ok(out)
 }

@@ -1,5 +1,6 @@
 //! `keelwatch query`: run KQL against a workspace, or `--explain` it (parse + bind against the
-//! workspace table schemas, print the plan or the error, never touch data).
+//! workspace table schemas, print the plan or the error; data is read only for the keys of a
+//! schemaless `evaluate bag_unpack`, whose columns come from the data).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -52,7 +53,23 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give a query as an argument or with -f FILE"),
     };
     if cmd.explain {
-        return Ok(match keelwatch_kql::explain(&text, &SchemaCatalog) {
+        let mut explained = keelwatch_kql::explain(&text, &SchemaCatalog);
+        // a schemaless `evaluate bag_unpack` takes its columns from the data: read them from the
+        // workspace when there is one (only that operator's input runs)
+        if let Err(e) = &explained
+            && e.message.starts_with(keelwatch_kql::bind::bagunpack::NEEDS_DATA)
+            && cmd.workspace.is_dir()
+        {
+            let ws = keelwatch_workspace::Workspace::open_read_only(&cmd.workspace)
+                .with_context(|| format!("opening workspace {}", cmd.workspace.display()))?;
+            let ctx = ws.session_context(None).context("preparing the query session")?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the query runtime")?;
+            explained = rt.block_on(keelwatch_kql::explain_with_data(&text, &ctx));
+        }
+        return Ok(match explained {
             Ok(plan) => {
                 print!("{plan}");
                 ExitCode::SUCCESS

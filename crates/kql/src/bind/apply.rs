@@ -1,4 +1,4 @@
-//! `mv-apply` (a subquery per row over its expanded array) and `evaluate bag_unpack`.
+//! `mv-apply`: a subquery per row over its expanded array.
 //!
 //! `mv-apply` is planned without per-row execution: each input row gets a hidden row id, the
 //! arrays are expanded as `mv-expand` does, and the subquery's operators run on all expanded
@@ -8,16 +8,11 @@
 //! columns), then the subquery's new columns. Rows whose subquery returns nothing are dropped,
 //! as in KQL. Subqueries may use where, extend, project(-away/-keep/-rename/-reorder),
 //! summarize, top, take/limit, sort, distinct, count, parse and search.
-//!
-//! `evaluate bag_unpack(col [, prefix]) : (A:type, …)` turns the given keys of a property bag
-//! into typed columns (the bag column is removed). Without an output schema, the columns
-//! depend on the data; the binder cannot know them, so that form is reported as unsupported.
 
 use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, cast, lit};
 
-use super::expr::derive_name;
-use super::{Binder, Col, Frame, Typed, df_err};
+use super::{Binder, Col, Frame, df_err};
 use crate::ast::{self, ExprKind, Ident, MvExpandCol, NamedExpr, OpKind, Operator};
 use crate::error::{KqlError, Result, Span};
 use crate::types::KqlType;
@@ -198,57 +193,5 @@ impl Binder<'_> {
             span,
         )?;
         Ok(cur.with_plan(plan, cur.cols.clone()))
-    }
-
-    /// `evaluate bag_unpack(col [, prefix]) : (A:type, …)`.
-    pub(crate) fn bag_unpack(
-        &mut self,
-        fr: Frame,
-        column: &ast::Expr,
-        prefix: Option<&str>,
-        schema: Option<&[(Ident, KqlType)]>,
-        span: Span,
-    ) -> Result<Frame> {
-        let Some(schema) = schema else {
-            return Err(KqlError::unsupported(
-                span,
-                "evaluate bag_unpack needs an output schema here, e.g. 'evaluate bag_unpack(Col) : (Key1:string, Key2:long)' (its columns otherwise depend on the data)",
-            ));
-        };
-        let bag = self.scalar(column, &fr)?;
-        if !crate::types::is_textual(bag.ty) {
-            return Err(KqlError::binding(
-                column.span,
-                format!("bag_unpack needs a dynamic property bag, this is {}", bag.ty),
-            ));
-        }
-        let bag_name = derive_name(column);
-        let keep: Vec<usize> = (0..fr.cols.len()).filter(|i| Some(&fr.cols[*i].name) != bag_name.as_ref()).collect();
-        let mut exprs: Vec<Expr> = keep.iter().map(|i| fr.col_expr(*i).alias(fr.cols[*i].name.clone())).collect();
-        let mut cols: Vec<Col> = keep.iter().map(|i| fr.cols[*i].clone()).collect();
-        for (id, ty) in schema {
-            let out_name = format!("{}{}", prefix.unwrap_or(""), id.name);
-            if let Some(i) = keep.iter().position(|i| fr.cols[*i].name == out_name) {
-                // an existing column of the given name is kept as is (the schema names it)
-                if cols[i].ty != *ty {
-                    return Err(KqlError::binding(
-                        id.span,
-                        format!("bag_unpack column '{out_name}' clashes with an existing {} column", cols[i].ty),
-                    ));
-                }
-                continue;
-            }
-            let key = ast::Expr { kind: ExprKind::Literal(ast::Literal::String(id.name.clone())), span: id.span };
-            let member = ast::Expr {
-                kind: ExprKind::Index { base: Box::new(column.clone()), index: Box::new(key) },
-                span: id.span,
-            };
-            let v = self.scalar(&member, &fr)?;
-            let v = if *ty == KqlType::Dynamic { v } else { Typed::new(self.convert(v, *ty), *ty) };
-            exprs.push(v.expr.alias(out_name.clone()));
-            cols.push(Col { name: out_name, ty: *ty });
-        }
-        let plan = build(LogicalPlanBuilder::from(fr.plan.clone()).project(exprs), span)?;
-        Ok(fr.with_plan(plan, cols))
     }
 }

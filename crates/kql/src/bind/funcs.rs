@@ -1028,7 +1028,7 @@ impl Binder<'_> {
 }
 
 /// `((v % s) + s) % s` — the non-negative remainder, so negative values floor correctly.
-fn floor_mod_expr(v: Expr, s: Expr) -> Expr {
+pub(crate) fn floor_mod_expr(v: Expr, s: Expr) -> Expr {
     ((v % s.clone()) + s.clone()) % s
 }
 

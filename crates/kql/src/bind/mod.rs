@@ -10,12 +10,14 @@
 
 mod aggs;
 mod apply;
+pub mod bagunpack;
 mod expr;
 mod funcs;
 mod ops;
 mod search;
 mod series;
 mod standard;
+mod topnested;
 mod userfn;
 
 use std::collections::HashMap;
@@ -99,6 +101,8 @@ pub struct BindOptions {
     pub now_ns: i64,
     /// Restrict every table with a `TimeGenerated` column to `[start, end)` (ns).
     pub timespan: Option<(i64, i64)>,
+    /// Columns of schemaless `bag_unpack`s, learned from the data ([`bagunpack`]).
+    pub bag_keys: Option<std::sync::Arc<bagunpack::BagKeys>>,
 }
 
 /// The result of binding a query.
@@ -115,6 +119,16 @@ pub struct BoundQuery {
 
 /// Binds a parsed query against a catalog.
 pub fn bind_query(query: &Query, catalog: &dyn Catalog, opts: &BindOptions) -> Result<BoundQuery> {
+    bind_query_or_request(query, catalog, opts).map_err(|(e, _)| e)
+}
+
+/// Binds like [`bind_query`]; when binding stopped at a schemaless `bag_unpack` whose keys are
+/// not in `opts.bag_keys`, also returns what to run to learn them.
+pub fn bind_query_or_request(
+    query: &Query,
+    catalog: &dyn Catalog,
+    opts: &BindOptions,
+) -> std::result::Result<BoundQuery, (KqlError, Option<Box<bagunpack::BagRequest>>)> {
     let mut b = Binder {
         catalog,
         scopes: vec![HashMap::new()],
@@ -125,9 +139,9 @@ pub fn bind_query(query: &Query, catalog: &dyn Catalog, opts: &BindOptions) -> R
         ordered: false,
         agg: None,
         fn_depth: 0,
+        bag_request: None,
     };
-    let r = b.query(query);
-    r.map_err(|e| e.locate(&query.text))
+    b.query(query).map_err(|e| (e.locate(&query.text), b.bag_request.take().map(Box::new)))
 }
 
 pub(crate) struct Binder<'a> {
@@ -143,6 +157,8 @@ pub(crate) struct Binder<'a> {
     agg: Option<aggs::AggCtx>,
     /// Nesting depth of user-defined function calls being bound (recursion guard).
     fn_depth: usize,
+    /// Set when binding stopped at a schemaless `bag_unpack` with unknown keys.
+    bag_request: Option<bagunpack::BagRequest>,
 }
 
 impl Binder<'_> {

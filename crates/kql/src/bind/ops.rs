@@ -178,10 +178,19 @@ impl Binder<'_> {
             }
             OpKind::Union(u) => self.union(Some(fr), u),
             OpKind::Search(s) => self.search_filter(fr, s),
+            OpKind::TopNested(levels) => self.top_nested(fr, levels, span),
             OpKind::MakeSeries(ms) => self.make_series(fr, ms, span),
             OpKind::MvApply { items, subquery } => self.mv_apply(fr, items, subquery, span),
-            OpKind::BagUnpack { column, prefix, schema } => {
-                self.bag_unpack(fr, column, prefix.as_deref(), schema.as_deref(), span)
+            OpKind::BagUnpack { column, prefix, conflict, ignored, schema, schema_keeps_input } => {
+                let op = super::bagunpack::BagUnpackOp {
+                    column,
+                    prefix: prefix.as_deref(),
+                    conflict: *conflict,
+                    ignored,
+                    schema: schema.as_deref(),
+                    schema_keeps_input: *schema_keeps_input,
+                };
+                self.bag_unpack(fr, &op, span)
             }
             OpKind::MvExpand { cols, item_index, limit } => {
                 if let Some(ix) = item_index {
@@ -705,6 +714,10 @@ struct UnionSpec<'a> {
     withsource: Option<&'a ast::Ident>,
     inner: bool,
     span: Span,
+}
+
+pub(crate) fn check_unique_cols(cols: &[Col], span: Span) -> Result<()> {
+    check_unique(cols, span)
 }
 
 fn check_unique(cols: &[Col], span: Span) -> Result<()> {
