@@ -168,8 +168,11 @@ pub async fn run_bound(bound: BoundQuery, ctx: &SessionContext, limits: &QueryLi
     // union inputs from different tables carry different schema metadata
     // (`keelwatch.table`); DataFusion's strict aggregate-input check would reject them
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
-    let state =
-        SessionStateBuilder::new_from_existing(ctx.state()).with_config(config).with_runtime_env(runtime).build();
+    let state = SessionStateBuilder::new_from_existing(ctx.state())
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_optimizer_rule(Arc::new(crate::shadow::ShadowColumns))
+        .build();
     let df = DataFrame::new(state, bound.plan);
     let batches = df.collect().await.map_err(|e| exec_error(e, limits.memory_bytes))?;
     Ok(QueryResult { columns: bound.columns, batches, render: bound.render })

@@ -37,6 +37,9 @@ pub struct FileEntry {
     /// only level used then). Compaction rewrites files below the workspace's level.
     #[serde(default = "level_before_recorded")]
     pub zstd_level: i32,
+    /// The shadow columns the file has ([`crate::shadow`]; none in files from before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow_columns: Vec<String>,
 }
 
 fn level_before_recorded() -> i32 {

@@ -191,11 +191,13 @@ pub(crate) fn write_partition(
         first_lsn: lsn_range.0,
         last_lsn: lsn_range.1,
         zstd_level: level.compression_level(),
+        shadow_columns: crate::shadow::shadow_columns(&batch.schema()),
     })
 }
 
-/// Reads a whole partition file.
-pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+/// Reads a whole partition file: batches with the `stored` schema, or with the table's own
+/// columns (`visible`) for a file written before the table had shadow columns.
+pub(crate) fn read_file(path: &Path, visible: &SchemaRef, stored: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let perr = |source| Error::Parquet { path: path.to_path_buf(), source };
     let f = File::open(path).map_err(Error::io("open partition file", path))?;
     let reader =
@@ -204,6 +206,7 @@ pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBat
     for b in reader {
         let b = b?;
         // Re-attach the canonical schema (identical fields; keeps metadata exact).
+        let schema = if b.num_columns() == stored.fields().len() { stored } else { visible };
         out.push(RecordBatch::try_new(Arc::clone(schema), b.columns().to_vec())?);
     }
     Ok(out)

@@ -159,7 +159,10 @@ struct TableInner {
 
 struct TableState {
     schema: &'static TableSchema,
+    /// The table's columns (what appends and the WAL carry).
     arrow: SchemaRef,
+    /// `arrow` plus the shadow columns (what the buffer and new files hold; [`crate::shadow`]).
+    stored: SchemaRef,
     inner: Mutex<TableInner>,
     maint: Mutex<()>,
     ingested_rows: AtomicU64,
@@ -343,6 +346,7 @@ impl Workspace {
         let mut replayed = 0u64;
         for schema in keelwatch_tables::stored() {
             let arrow = crate::schema::arrow_schema(schema.name).ok_or_else(|| unknown_table(schema.name))?;
+            let stored = crate::shadow::stored_schema(schema.name, &arrow);
             // A reader races the writer: a WAL segment may be deleted by a flush between
             // loading the manifest and reading the segment. Then reload and retry.
             let mut attempt = 0;
@@ -355,7 +359,7 @@ impl Workspace {
                 if !read_only {
                     remove_orphans(root, schema.name, &manifest)?;
                 }
-                match recover_table(root, schema, &arrow, manifest, &opts, read_only) {
+                match recover_table(root, schema, &arrow, &stored, manifest, &opts, read_only) {
                     Err(Error::Io { source, .. })
                         if read_only && attempt < 5 && source.kind() == std::io::ErrorKind::NotFound =>
                     {
@@ -370,6 +374,7 @@ impl Workspace {
             tables.push(TableState {
                 schema,
                 arrow,
+                stored,
                 inner: Mutex::new(inner),
                 maint: Mutex::new(()),
                 ingested_rows: AtomicU64::new(0),
@@ -519,7 +524,8 @@ impl Workspace {
             ))));
         }
         let batch = RecordBatch::try_new(st.arrow.clone(), batch.columns().to_vec())?;
-        let bytes = batch.get_array_memory_size();
+        let full = crate::shadow::add(st.schema.name, &st.stored, batch.clone())?;
+        let bytes = full.get_array_memory_size();
         let cur = self.inner.buffered.load(Ordering::Relaxed);
         let limit = self.inner.opts.max_buffer_bytes;
         if cur > 0 && cur + bytes > limit {
@@ -532,7 +538,7 @@ impl Workspace {
             let wal = g.wal.as_mut().ok_or_else(|| Error::ReadOnly(self.inner.root.clone()))?;
             let seg = wal.append(st.schema.name, lsn, rows as u32, payload)?;
             g.next_lsn += 1;
-            g.buffer.push((lsn, batch.clone()));
+            g.buffer.push((lsn, full.clone()));
             g.buffer_rows += rows;
             g.buffer_bytes += bytes;
             g.oldest.get_or_insert_with(Instant::now);
@@ -601,7 +607,7 @@ impl Workspace {
         let mut written: Vec<FileEntry> = Vec::new();
         let result = (|| -> Result<TableManifest> {
             let only: Vec<RecordBatch> = batches.iter().map(|b| b.1.clone()).collect();
-            parquet_io::for_each_hour(&st.arrow, &only, |hour, slice| {
+            parquet_io::for_each_hour(&st.stored, &only, |hour, slice| {
                 let e = parquet_io::write_partition(
                     &self.inner.root,
                     st.schema.name,
@@ -678,7 +684,9 @@ impl Workspace {
         let mut by_hour: std::collections::BTreeMap<i64, Vec<&FileEntry>> = Default::default();
         // Small files are merged; a file compressed below `zstd_level` (a flush file) is
         // rewritten even when alone in its hour.
-        let recompress = |f: &FileEntry| f.zstd_level < o.zstd_level;
+        // Files without the table's shadow columns (older files) are rewritten with them.
+        let shadows = crate::shadow::shadow_columns(&st.stored);
+        let recompress = |f: &FileEntry| f.zstd_level < o.zstd_level || f.shadow_columns != shadows;
         for f in &base.files {
             if f.bytes < o.compact_small_file_bytes || recompress(f) {
                 by_hour.entry(f.hour).or_default().push(f);
@@ -712,9 +720,12 @@ impl Workspace {
         for g in &groups {
             let mut batches = Vec::new();
             for f in g {
-                batches.extend(parquet_io::read_file(&self.inner.root.join(&f.path), &st.arrow)?);
+                for b in parquet_io::read_file(&self.inner.root.join(&f.path), &st.arrow, &st.stored)? {
+                    // files from before a shadow column existed get it now
+                    batches.push(crate::shadow::add(st.schema.name, &st.stored, b)?);
+                }
             }
-            let sorted = parquet_io::sort_by_time(&st.arrow, &batches)?;
+            let sorted = parquet_io::sort_by_time(&st.stored, &batches)?;
             let first = g.iter().map(|f| f.first_lsn).min().unwrap_or(0);
             let last = g.iter().map(|f| f.last_lsn).max().unwrap_or(0);
             let e = parquet_io::write_partition(
@@ -845,7 +856,7 @@ impl Workspace {
             .map(|f| (self.inner.root.join(&f.path), f.clone()))
             .collect();
         let batches = g.flushing.iter().chain(g.buffer.iter()).map(|(_, b)| b.clone()).collect();
-        Ok(TableSnapshot { table: st.schema, schema: st.arrow.clone(), files, batches })
+        Ok(TableSnapshot { table: st.schema, schema: st.stored.clone(), files, batches })
     }
 
     /// Statistics of every stored table.
@@ -925,6 +936,7 @@ fn recover_table(
     root: &Path,
     schema: &'static TableSchema,
     arrow: &SchemaRef,
+    stored: &SchemaRef,
     manifest: TableManifest,
     opts: &WorkspaceOptions,
     read_only: bool,
@@ -959,7 +971,7 @@ fn recover_table(
                 message: format!("record {}: {message}", rec.lsn),
             })?;
             for b in batches {
-                buffer.push((rec.lsn, b));
+                buffer.push((rec.lsn, crate::shadow::add(schema.name, stored, b)?));
             }
             replayed += 1;
         }
