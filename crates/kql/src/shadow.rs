@@ -107,7 +107,13 @@ fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
             Ok(saved.restore(e))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Transformed::yes(plan.with_new_exprs(exprs, vec![input])?))
+    let new = plan.with_new_exprs(exprs, vec![input])?;
+    if new.schema().fields().len() == plan.schema().fields().len() {
+        return Ok(Transformed::yes(new));
+    }
+    // a filter passes its input's columns on, now including the shadow: keep the old output
+    let cols = plan.schema().columns().into_iter().map(Expr::Column).collect();
+    Ok(Transformed::yes(LogicalPlan::Projection(Projection::try_new(cols, Arc::new(new))?)))
 }
 
 /// Rebuilds `plan` so that its output also has the shadow column of `col.member`, tracing

@@ -125,6 +125,16 @@ fn shadow_column_gives_what_extraction_gives_and_stays_hidden() {
     let p = plan(&ws, q);
     assert!(p.contains(SHADOW) && !p.contains("kql_dyn_get"), "{p}");
     assert_eq!(rows(&ws, q), expected_project()[1..].to_vec());
+    // in a filter (whose output must not gain the shadow column)
+    let q = "ContainerLogV2 | where tostring(KubernetesMetadata.podUid) in ('u2', '42', 'first')";
+    let p = plan(&ws, q);
+    assert!(p.contains(SHADOW) && !p.contains("kql_dyn_get"), "{p}");
+    let ctx = ws.session_context(None).unwrap();
+    let r = common::rt().block_on(keelwatch_kql::execute(q, &ctx, &QueryLimits::default())).unwrap();
+    assert_eq!(r.columns.len(), keelwatch_tables::table("ContainerLogV2").unwrap().columns.len());
+    assert!(r.batches.iter().all(|b| b.num_columns() == r.columns.len()));
+    let pods = rows(&ws, &format!("{q} | project PodName"));
+    assert_eq!(pods, ["p2", "p5", "p9"]);
     // a computed dynamic value is extracted from its text, not taken from the shadow
     let q = "ContainerLogV2 | extend KubernetesMetadata = bag_pack('podUid', PodName) | project PodName, u = tostring(KubernetesMetadata.podUid)";
     assert!(plan(&ws, q).contains("kql_dyn_get"));
