@@ -139,12 +139,25 @@ fn provide(plan: &LogicalPlan, col: &Column, member: &str) -> Result<Option<(Log
                 }
                 p
             });
+            let shadow = Column::new(Some(scan.table_name.clone()), source.field(idx).name());
+            // filters already pushed into the scan (for pruning) read the shadow too
+            let filters = scan
+                .filters
+                .iter()
+                .map(|f| {
+                    f.clone()
+                        .transform_up(|x| {
+                            let hit = member_call(&x).is_some_and(|(c, m)| c.name == col.name && m == member);
+                            Ok(if hit { Transformed::yes(Expr::Column(shadow.clone())) } else { Transformed::no(x) })
+                        })
+                        .map(|t| t.data)
+                })
+                .collect::<Result<Vec<_>>>()?;
             let new = TableScanBuilder::new(scan.table_name.clone(), scan.source.clone())
                 .with_projection(projection)
-                .with_filters(scan.filters.clone())
+                .with_filters(filters)
                 .with_fetch(scan.fetch)
                 .build()?;
-            let shadow = Column::new(Some(scan.table_name.clone()), source.field(idx).name());
             Ok(Some((LogicalPlan::TableScan(new), shadow)))
         }
         LogicalPlan::Filter(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_) | LogicalPlan::Repartition(_) => {
