@@ -19,7 +19,7 @@ mod path;
 mod scanner;
 
 pub use object::{Field, is_valid, scan_object};
-pub use path::{Found, Step, Trust, find};
+pub use path::{Found, Step, Trust, find, member_text};
 pub use scanner::MAX_DEPTH;
 
 /// Arrow field metadata key marking a dynamic (JSON text) column whose every value is valid
@@ -29,3 +29,13 @@ pub use scanner::MAX_DEPTH;
 pub const VALID_JSON_METADATA_KEY: &str = "keelwatch.json";
 /// See [`VALID_JSON_METADATA_KEY`].
 pub const VALID_JSON_METADATA_VALUE: &str = "valid";
+
+/// Arrow field metadata key marking a *shadow column*: a hidden column holding, for every row,
+/// exactly what KQL member access `<column>.<path>` gives on the dynamic column named by the
+/// value ([`member_text`] of the text, or the tree walk where the scanner cannot answer).
+/// [`SHADOW_PATH_METADATA_KEY`] names the member path (one key). The workspace stores shadow
+/// columns for a few members with an agent-defined structure; KQL hides them from tables and
+/// reads one instead of scanning the JSON text of every row when a query uses that member.
+pub const SHADOW_OF_METADATA_KEY: &str = "keelwatch.shadow_of";
+/// See [`SHADOW_OF_METADATA_KEY`].
+pub const SHADOW_PATH_METADATA_KEY: &str = "keelwatch.shadow_path";

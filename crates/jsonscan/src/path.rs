@@ -141,6 +141,31 @@ fn descend(s: &mut Scanner<'_>, path: &[Step<'_>], found: &mut Option<(usize, us
     }
 }
 
+/// Member access on dynamic text, as KQL gives it: `Some(None)` when the member is missing or
+/// JSON null, `Some(Some(text))` with the member as normalised dynamic text (strings without
+/// escapes, `true` and `false` as they are; numbers, containers and escaped strings
+/// re-serialised by serde_json), `None` when [`find`] cannot answer (the caller parses the
+/// whole text instead). Shared by KQL member access and the workspace's shadow columns so that
+/// both give the same text.
+pub fn member_text<'t>(text: &'t str, path: &[Step<'_>], trust: Trust) -> Option<Option<std::borrow::Cow<'t, str>>> {
+    use std::borrow::Cow;
+    match find(text.as_bytes(), path, trust)? {
+        Found::Missing => Some(None),
+        Found::At(s, e) => {
+            let raw = &text[s..e];
+            Some(match raw.as_bytes().first() {
+                Some(b'n') => None,
+                Some(b't' | b'f') => Some(Cow::Borrowed(raw)),
+                Some(b'"') if !raw.contains('\\') => Some(Cow::Borrowed(raw)),
+                _ => match serde_json::from_str::<serde_json::Value>(raw) {
+                    Ok(serde_json::Value::Null) | Err(_) => None,
+                    Ok(v) => Some(Cow::Owned(v.to_string())),
+                },
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

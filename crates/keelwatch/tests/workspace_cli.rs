@@ -77,6 +77,19 @@ fn ingest_stats_and_input_errors() {
     assert!(err.contains("unknown table 'perf', did you mean 'Perf'?"), "{err}");
     assert_eq!(perf_values(&ws).len(), 500);
 
+    // Chunks cut after blank lines keep the file's line numbers; a last line without a newline
+    // is a row; rows of chunks before the failing one stay stored.
+    let ws2 = dir.path().join("ws2");
+    let bad2 = dir.path().join("bad2.ndjson");
+    let last = perf_line(2003).replace("2003,", "\"x\",");
+    std::fs::write(&bad2, format!("{}\n\n{}\n{}\n{last}", perf_line(2000), perf_line(2001), perf_line(2002))).unwrap();
+    let args = ["workspace", "ingest", "Perf", bad2.to_str().unwrap(), "--workspace", ws2.to_str().unwrap()];
+    let (code, _, err) = keelwatch(&[&args[..], &["--batch-rows", "2"]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("Perf: row 5: column 'CounterValue': expected real"), "{err}");
+    assert!(err.contains("note: 2 rows before the failing batch were stored"), "{err}");
+    assert_eq!(perf_values(&ws2), [2000, 2001]);
+
     // stdin and JSON arrays work too.
     let mut child = Command::new(BIN)
         .args(["workspace", "ingest", "KubeEvents", "-", "--workspace", ws_s])

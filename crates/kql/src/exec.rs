@@ -229,7 +229,11 @@ fn query_state(
     // union inputs from different tables carry different schema metadata
     // (`keelwatch.table`); DataFusion's strict aggregate-input check would reject them
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
-    Ok(SessionStateBuilder::new_from_existing(ctx.state()).with_config(config).with_runtime_env(runtime).build())
+    Ok(SessionStateBuilder::new_from_existing(ctx.state())
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_optimizer_rule(Arc::new(crate::shadow::ShadowColumns))
+        .build())
 }
 
 /// Runs an already bound query under the limits (no timeout here; `execute` adds it).

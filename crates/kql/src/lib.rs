@@ -23,6 +23,7 @@ pub mod error;
 pub mod exec;
 pub mod lexer;
 pub mod parser;
+pub mod shadow;
 pub mod timefmt;
 pub mod types;
 pub mod udf;

@@ -41,6 +41,7 @@ pub mod parquet_io;
 pub mod query;
 pub mod rows;
 pub mod schema;
+mod shadow;
 pub mod store;
 pub mod views;
 pub mod wal;

@@ -33,6 +33,17 @@ pub struct FileEntry {
     pub first_lsn: u64,
     /// Highest WAL LSN whose rows are in the file.
     pub last_lsn: u64,
+    /// zstd level the file was written with (3 for files from before this was recorded, the
+    /// only level used then). Compaction rewrites files below the workspace's level.
+    #[serde(default = "level_before_recorded")]
+    pub zstd_level: i32,
+    /// The shadow columns the file has ([`crate::shadow`]; none in files from before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow_columns: Vec<String>,
+}
+
+fn level_before_recorded() -> i32 {
+    3
 }
 
 /// A table's manifest.

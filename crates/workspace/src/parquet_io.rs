@@ -48,7 +48,52 @@ pub(crate) fn sort_by_time(schema: &SchemaRef, batches: &[RecordBatch]) -> Resul
     };
     // Sort (time, batch, row) keys and gather every column once with `interleave`: concatenating
     // first and then taking copied all the data twice, a visible part of ingestion (perf).
-    let mut keys: Vec<(Option<i64>, u32, u32)> = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    let keys = sorted_keys(&times);
+    let indices: Vec<(usize, usize)> = keys.iter().map(|&(_, b, r)| (b as usize, r as usize)).collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    Ok(interleave_record_batch(&refs, &indices)?)
+}
+
+/// The rows of `batches` in TimeGenerated order (nulls first; equal times keep input order),
+/// cut into one `(hour, batch)` per UTC hour (rows without a time go to hour 0).
+/// Each hour is gathered on its own instead of sorting everything into one batch first: the
+/// whole sorted copy was mostly first-touch page faults in a profile of ingestion, and an
+/// hour-sized gather reuses memory freed by the previous one. `write` is called per hour, in
+/// order, so only one hour's copy exists at a time.
+pub(crate) fn for_each_hour(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    mut write: impl FnMut(i64, &RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let idx = schema.index_of("TimeGenerated").unwrap_or(0);
+    let times: Option<Vec<_>> =
+        batches.iter().map(|b| b.column(idx).as_primitive_opt::<TimestampNanosecondType>()).collect();
+    let Some(times) = times.filter(|t| !t.is_empty()) else {
+        let sorted = sort_by_time(schema, batches)?;
+        for (hour, slice) in split_by_hour(&sorted) {
+            write(hour, &slice)?;
+        }
+        return Ok(());
+    };
+    let keys = sorted_keys(&times);
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let mut start = 0usize;
+    while start < keys.len() {
+        let h = keys[start].0.map_or(0, hour_of);
+        let mut end = start + 1;
+        while end < keys.len() && keys[end].0.map_or(0, hour_of) == h {
+            end += 1;
+        }
+        let indices: Vec<(usize, usize)> = keys[start..end].iter().map(|&(_, b, r)| (b as usize, r as usize)).collect();
+        write(h, &interleave_record_batch(&refs, &indices)?)?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// `(time, batch, row)` of every row, sorted.
+fn sorted_keys(times: &[&arrow::array::TimestampNanosecondArray]) -> Vec<(Option<i64>, u32, u32)> {
+    let mut keys: Vec<(Option<i64>, u32, u32)> = Vec::with_capacity(times.iter().map(|t| t.len()).sum());
     for (b, t) in times.iter().enumerate() {
         for r in 0..t.len() {
             keys.push((t.is_valid(r).then(|| t.value(r)), b as u32, r as u32));
@@ -57,9 +102,7 @@ pub(crate) fn sort_by_time(schema: &SchemaRef, batches: &[RecordBatch]) -> Resul
     if !keys.is_sorted() {
         keys.sort_unstable();
     }
-    let indices: Vec<(usize, usize)> = keys.iter().map(|&(_, b, r)| (b as usize, r as usize)).collect();
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    Ok(interleave_record_batch(&refs, &indices)?)
+    keys
 }
 
 /// Splits a time-sorted batch into `(hour, slice)` runs.
@@ -117,8 +160,9 @@ pub(crate) fn write_partition(
         let p = p.clone();
         move |source| Error::Parquet { path: p, source }
     };
+    let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level).unwrap_or_default()))
+        .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(256 * 1024))
         .set_created_by("keelwatch-workspace".to_string())
         .set_key_value_metadata(Some(vec![
@@ -146,6 +190,8 @@ pub(crate) fn write_partition(
         max_time,
         first_lsn: lsn_range.0,
         last_lsn: lsn_range.1,
+        zstd_level: level.compression_level(),
+        shadow_columns: crate::shadow::shadow_columns(&batch.schema()),
     })
 }
 
@@ -173,8 +219,9 @@ pub(crate) fn conform(b: &RecordBatch, schema: &SchemaRef) -> std::result::Resul
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())
 }
 
-/// Reads a whole partition file.
-pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+/// Reads a whole partition file: batches with the `stored` schema, or with the table's own
+/// columns (`visible`) for a file written before the table had shadow columns.
+pub(crate) fn read_file(path: &Path, visible: &SchemaRef, stored: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let perr = |source| Error::Parquet { path: path.to_path_buf(), source };
     let f = File::open(path).map_err(Error::io("open partition file", path))?;
     let reader =
@@ -182,8 +229,15 @@ pub(crate) fn read_file(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBat
     let mut out = Vec::new();
     for b in reader {
         let b = b?;
-        // Re-attach the canonical schema (keeps metadata exact); files written before a column
-        // was added lack it
+        // Re-attach the canonical schema (keeps metadata exact): the stored one when the file
+        // has the shadow columns, else the table's own columns; a column added to the table
+        // after the file was written reads as null (`conform`).
+        let has_shadows = stored
+            .fields()
+            .iter()
+            .filter(|f| visible.index_of(f.name()).is_err())
+            .all(|f| b.schema().index_of(f.name()).is_ok());
+        let schema = if has_shadows { stored } else { visible };
         out.push(
             conform(&b, schema)
                 .map_err(|m| arrow::error::ArrowError::SchemaError(format!("{}: {m}", path.display())))?,

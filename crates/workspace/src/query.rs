@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -58,8 +59,25 @@ fn read_schema(schema: &SchemaRef) -> SchemaRef {
 /// Builds a table provider over a snapshot.
 pub fn snapshot_provider(snap: &TableSnapshot, timespan: Option<Timespan>) -> Result<Arc<dyn TableProvider>> {
     let name = snap.table.name;
-    let schema = read_schema(&snap.schema);
-    let mem: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema.clone(), vec![snap.batches.clone()])?);
+    // A shadow column is offered only when every file has it (older files lack it; a reader
+    // must then extract the member from the JSON text); buffered rows always have it.
+    let keep: Vec<usize> = (0..snap.schema.fields().len())
+        .filter(|&i| {
+            let f = snap.schema.field(i);
+            !crate::shadow::is_shadow(f) || snap.files.iter().all(|(_, e)| e.shadow_columns.contains(f.name()))
+        })
+        .collect();
+    let (schema, batches) = if keep.len() == snap.schema.fields().len() {
+        (read_schema(&snap.schema), snap.batches.clone())
+    } else {
+        let batches = snap.batches.iter().map(|b| b.project(&keep)).collect::<std::result::Result<Vec<_>, _>>()?;
+        (read_schema(&Arc::new(snap.schema.project(&keep)?)), batches)
+    };
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mem: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
     let files: Option<Arc<dyn TableProvider>> = if snap.files.is_empty() {
         None
     } else {

@@ -68,8 +68,12 @@ pub struct WorkspaceOptions {
     pub compact_interval: Duration,
     /// WAL segments are rotated past this size.
     pub wal_segment_bytes: u64,
-    /// zstd level for Parquet pages.
+    /// zstd level of Parquet files written by compaction (the files kept long-term).
     pub zstd_level: i32,
+    /// zstd level of the files a flush writes. Lower than `zstd_level` because flushing is on
+    /// the ingest path (level 3 was 14 % of ingest CPU, perf); compaction rewrites any file
+    /// written below `zstd_level`, so long-lived data ends up at `zstd_level`.
+    pub flush_zstd_level: i32,
     /// What to do with keys that are not columns.
     pub unknown_columns: UnknownColumns,
     /// Files replaced by compaction or retention are deleted after this delay, so queries
@@ -92,6 +96,7 @@ impl Default for WorkspaceOptions {
             compact_interval: Duration::from_secs(60),
             wal_segment_bytes: 64 << 20,
             zstd_level: 3,
+            flush_zstd_level: 1,
             unknown_columns: UnknownColumns::Reject,
             file_grace: Duration::from_secs(60),
         }
@@ -154,7 +159,10 @@ struct TableInner {
 
 struct TableState {
     schema: &'static TableSchema,
+    /// The table's columns (what appends and the WAL carry).
     arrow: SchemaRef,
+    /// `arrow` plus the shadow columns (what the buffer and new files hold; [`crate::shadow`]).
+    stored: SchemaRef,
     inner: Mutex<TableInner>,
     maint: Mutex<()>,
     ingested_rows: AtomicU64,
@@ -329,6 +337,7 @@ impl Workspace {
         let mut replayed = 0u64;
         for schema in keelwatch_tables::stored() {
             let arrow = crate::schema::arrow_schema(schema.name).ok_or_else(|| unknown_table(schema.name))?;
+            let stored = crate::shadow::stored_schema(schema.name, &arrow);
             // A reader races the writer: a WAL segment may be deleted by a flush between
             // loading the manifest and reading the segment. Then reload and retry.
             let mut attempt = 0;
@@ -341,7 +350,7 @@ impl Workspace {
                 if !read_only {
                     remove_orphans(root, schema.name, &manifest)?;
                 }
-                match recover_table(root, schema, &arrow, manifest, &opts, read_only) {
+                match recover_table(root, schema, &arrow, &stored, manifest, &opts, read_only) {
                     Err(Error::Io { source, .. })
                         if read_only && attempt < 5 && source.kind() == std::io::ErrorKind::NotFound =>
                     {
@@ -356,6 +365,7 @@ impl Workspace {
             tables.push(TableState {
                 schema,
                 arrow,
+                stored,
                 inner: Mutex::new(inner),
                 maint: Mutex::new(()),
                 ingested_rows: AtomicU64::new(0),
@@ -505,7 +515,8 @@ impl Workspace {
             ))));
         }
         let batch = RecordBatch::try_new(st.arrow.clone(), batch.columns().to_vec())?;
-        let bytes = batch.get_array_memory_size();
+        let full = crate::shadow::add(st.schema.name, &st.stored, batch.clone())?;
+        let bytes = full.get_array_memory_size();
         let cur = self.inner.buffered.load(Ordering::Relaxed);
         let limit = self.inner.opts.max_buffer_bytes;
         if cur > 0 && cur + bytes > limit {
@@ -518,7 +529,7 @@ impl Workspace {
             let wal = g.wal.as_mut().ok_or_else(|| Error::ReadOnly(self.inner.root.clone()))?;
             let seg = wal.append(st.schema.name, lsn, rows as u32, payload)?;
             g.next_lsn += 1;
-            g.buffer.push((lsn, batch.clone()));
+            g.buffer.push((lsn, full.clone()));
             g.buffer_rows += rows;
             g.buffer_bytes += bytes;
             g.oldest.get_or_insert_with(Instant::now);
@@ -587,18 +598,18 @@ impl Workspace {
         let mut written: Vec<FileEntry> = Vec::new();
         let result = (|| -> Result<TableManifest> {
             let only: Vec<RecordBatch> = batches.iter().map(|b| b.1.clone()).collect();
-            let sorted = parquet_io::sort_by_time(&st.arrow, &only)?;
-            for (hour, slice) in parquet_io::split_by_hour(&sorted) {
+            parquet_io::for_each_hour(&st.stored, &only, |hour, slice| {
                 let e = parquet_io::write_partition(
                     &self.inner.root,
                     st.schema.name,
                     hour,
-                    &slice,
+                    slice,
                     (first_lsn, last_lsn),
-                    self.inner.opts.zstd_level,
+                    self.inner.opts.flush_zstd_level,
                 )?;
                 written.push(e);
-            }
+                Ok(())
+            })?;
             let mut m = base;
             m.files.extend(written.iter().cloned());
             m.flushed_lsn = m.flushed_lsn.max(last_lsn);
@@ -662,8 +673,13 @@ impl Workspace {
         let base = lock(&st.inner).manifest.clone();
         let o = &self.inner.opts;
         let mut by_hour: std::collections::BTreeMap<i64, Vec<&FileEntry>> = Default::default();
+        // Small files are merged; a file compressed below `zstd_level` (a flush file) is
+        // rewritten even when alone in its hour.
+        // Files without the table's shadow columns (older files) are rewritten with them.
+        let shadows = crate::shadow::shadow_columns(&st.stored);
+        let recompress = |f: &FileEntry| f.zstd_level < o.zstd_level || f.shadow_columns != shadows;
         for f in &base.files {
-            if f.bytes < o.compact_small_file_bytes {
+            if f.bytes < o.compact_small_file_bytes || recompress(f) {
                 by_hour.entry(f.hour).or_default().push(f);
             }
         }
@@ -673,7 +689,7 @@ impl Workspace {
             let mut size = 0u64;
             for f in files {
                 if !cur.is_empty() && size + f.bytes > o.compact_target_bytes {
-                    if cur.len() >= 2 {
+                    if cur.len() >= 2 || cur.iter().any(recompress) {
                         groups.push(std::mem::take(&mut cur));
                     }
                     cur.clear();
@@ -682,7 +698,7 @@ impl Workspace {
                 size += f.bytes;
                 cur.push(f.clone());
             }
-            if cur.len() >= 2 {
+            if cur.len() >= 2 || cur.iter().any(recompress) {
                 groups.push(cur);
             }
         }
@@ -695,9 +711,12 @@ impl Workspace {
         for g in &groups {
             let mut batches = Vec::new();
             for f in g {
-                batches.extend(parquet_io::read_file(&self.inner.root.join(&f.path), &st.arrow)?);
+                for b in parquet_io::read_file(&self.inner.root.join(&f.path), &st.arrow, &st.stored)? {
+                    // files from before a shadow column existed get it now
+                    batches.push(crate::shadow::add(st.schema.name, &st.stored, b)?);
+                }
             }
-            let sorted = parquet_io::sort_by_time(&st.arrow, &batches)?;
+            let sorted = parquet_io::sort_by_time(&st.stored, &batches)?;
             let first = g.iter().map(|f| f.first_lsn).min().unwrap_or(0);
             let last = g.iter().map(|f| f.last_lsn).max().unwrap_or(0);
             let e = parquet_io::write_partition(
@@ -828,7 +847,7 @@ impl Workspace {
             .map(|f| (self.inner.root.join(&f.path), f.clone()))
             .collect();
         let batches = g.flushing.iter().chain(g.buffer.iter()).map(|(_, b)| b.clone()).collect();
-        Ok(TableSnapshot { table: st.schema, schema: st.arrow.clone(), files, batches })
+        Ok(TableSnapshot { table: st.schema, schema: st.stored.clone(), files, batches })
     }
 
     /// Statistics of every stored table.
@@ -908,6 +927,7 @@ fn recover_table(
     root: &Path,
     schema: &'static TableSchema,
     arrow: &SchemaRef,
+    stored: &SchemaRef,
     manifest: TableManifest,
     opts: &WorkspaceOptions,
     read_only: bool,
@@ -942,7 +962,7 @@ fn recover_table(
                 message: format!("record {}: {message}", rec.lsn),
             })?;
             for b in batches {
-                buffer.push((rec.lsn, b));
+                buffer.push((rec.lsn, crate::shadow::add(schema.name, stored, b)?));
             }
             replayed += 1;
         }

@@ -226,39 +226,65 @@ fn ingest(
         input_bytes = body.len() as u64;
         ws.append_body(table, &body).map(|r| stored += r.rows)
     } else {
-        // NDJSON: lines are collected into chunks of `batch_rows` and converted without JSON
-        // trees (Workspace::append_ndjson); errors name the file's line numbers.
-        let mut chunk: Vec<u8> = Vec::with_capacity(1 << 22);
+        // NDJSON: the input is read in large blocks straight into one buffer, cut into chunks
+        // of `batch_rows` non-blank lines, and each chunk is converted without JSON trees
+        // (Workspace::append_ndjson); errors name the file's line numbers. (A `read_until` per
+        // line copied every byte twice and was 14 % of ingest CPU, perf.)
+        const READ: usize = 1 << 20;
+        let mut buf: Vec<u8> = vec![0; 32 << 20];
+        let mut filled = 0usize; // bytes of `buf` holding input
+        let mut pos = 0usize; // end of the lines already counted
         let mut chunk_first_line = 1usize;
         let mut chunk_rows = 0usize;
         let mut line_no = 0usize;
+        let mut eof = false;
         let mut res = Ok(());
         loop {
-            let start = chunk.len();
-            let n = reader.read_until(b'\n', &mut chunk).context("reading input")?;
-            if n == 0 {
-                break;
+            while chunk_rows < batch_rows
+                && let Some(k) = memchr::memchr(b'\n', &buf[pos..filled])
+            {
+                line_no += 1;
+                if buf[pos..pos + k].iter().any(|b| !b.is_ascii_whitespace()) {
+                    chunk_rows += 1;
+                }
+                pos += k + 1;
             }
-            input_bytes += n as u64;
-            line_no += 1;
-            if chunk[start..].iter().any(|b| !b.is_ascii_whitespace()) {
-                chunk_rows += 1;
+            if eof && chunk_rows < batch_rows && pos < filled {
+                // last line without a newline
+                line_no += 1;
+                if buf[pos..filled].iter().any(|b| !b.is_ascii_whitespace()) {
+                    chunk_rows += 1;
+                }
+                pos = filled;
             }
-            if chunk_rows >= batch_rows {
-                match ws.append_ndjson(table, &chunk, chunk_first_line) {
+            if chunk_rows >= batch_rows || (eof && chunk_rows > 0) {
+                match ws.append_ndjson(table, &buf[..pos], chunk_first_line) {
                     Ok(r) => stored += r.rows,
                     Err(e) => {
                         res = Err(e);
                         break;
                     }
                 }
-                chunk.clear();
+                // keep the partial tail (at most about one read) for the next chunk
+                buf.copy_within(pos..filled, 0);
+                filled -= pos;
+                pos = 0;
                 chunk_rows = 0;
                 chunk_first_line = line_no + 1;
+                continue;
             }
-        }
-        if res.is_ok() && chunk_rows > 0 {
-            res = ws.append_ndjson(table, &chunk, chunk_first_line).map(|r| stored += r.rows);
+            if eof {
+                break;
+            }
+            if buf.len() - filled < READ {
+                buf.resize(buf.len() * 2, 0);
+            }
+            let n = reader.read(&mut buf[filled..filled + READ]).context("reading input")?;
+            if n == 0 {
+                eof = true;
+            }
+            filled += n;
+            input_bytes += n as u64;
         }
         res
     };

@@ -305,7 +305,12 @@ impl Binder<'_> {
             let hint = did_you_mean(n, names.iter().map(|s| s.as_str()));
             return Err(KqlError::binding(span, format!("table '{n}' not found{hint}")));
         };
-        let plan = LogicalPlanBuilder::scan(t.name.clone(), t.source.clone(), None)
+        // shadow columns stay out of the frame (crate::shadow reads them where they help)
+        let schema = t.source.schema();
+        let hidden = schema.fields().iter().any(|f| crate::shadow::is_shadow(f));
+        let projection = hidden
+            .then(|| (0..schema.fields().len()).filter(|&i| !crate::shadow::is_shadow(schema.field(i))).collect());
+        let plan = LogicalPlanBuilder::scan(t.name.clone(), t.source.clone(), projection)
             .and_then(|b| b.build())
             .map_err(|e| df_err(span, e))?;
         let cols: Vec<Col> = t.columns.iter().map(|(n, ty)| Col { name: n.clone(), ty: *ty }).collect();

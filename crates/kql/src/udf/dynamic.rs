@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result as DFResult, ScalarValue};
 use datafusion::logical_expr::ColumnarValue;
-use keelwatch_jsonscan::{Found, Step, Trust, find};
+use keelwatch_jsonscan::{Step, Trust, member_text};
 use serde_json::Value as Json;
 
 use super::values::{dyn_text_to_json, dyn_text_to_string, json_at, string_at};
@@ -94,28 +94,14 @@ pub fn get(a: &Args) -> DFResult<ArrayRef> {
             out.append_null();
             continue;
         };
-        if let Some(p) = &steps {
-            match find(text.as_bytes(), p, trust) {
-                Some(Found::Missing) => {
-                    out.append_null();
-                    continue;
-                }
-                Some(Found::At(s, e)) => {
-                    let raw = &text[s..e];
-                    match raw.as_bytes().first() {
-                        Some(b'n') => out.append_null(),
-                        Some(b't' | b'f') => out.append_value(raw),
-                        Some(b'"') if !raw.contains('\\') => out.append_value(raw),
-                        // numbers, containers and escaped strings: normalise as the tree walk does
-                        _ => match serde_json::from_str::<Json>(raw) {
-                            Ok(Json::Null) | Err(_) => out.append_null(),
-                            Ok(v) => out.append_value(v.to_string()),
-                        },
-                    }
-                    continue;
-                }
-                None => {}
+        if let Some(p) = &steps
+            && let Some(m) = member_text(text, p, trust)
+        {
+            match m {
+                Some(t) => out.append_value(t),
+                None => out.append_null(),
             }
+            continue;
         }
         let path = match &const_path {
             Some(p) => Some(p.clone()),
