@@ -207,11 +207,8 @@ impl Input {
             Input::Failed(_) => return Vec::new(),
             Input::Stdin(text) => (text, "<stdin>".to_string()),
             Input::File(path) => {
-                let too_big = std::fs::metadata(path).map(|m| m.len() > opts.max_file_bytes).unwrap_or(true);
-                owned = match std::fs::read_to_string(path) {
-                    Ok(t) if !too_big => t,
-                    _ => return Vec::new(),
-                };
+                let Ok(text) = read_text(path, opts) else { return Vec::new() };
+                owned = text;
                 (&owned, path.display().to_string())
             }
         };
@@ -252,34 +249,27 @@ pub fn manifest_files(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
 
 /// Loads one file.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> LoadResult {
-    let name = path.display().to_string();
-    let bytes = match std::fs::metadata(path) {
-        Ok(m) if m.len() > opts.max_file_bytes => {
-            return LoadResult {
-                objects: vec![],
-                errors: vec![file_error(
-                    &name,
-                    format!("file is {} bytes, over the {} byte limit", m.len(), opts.max_file_bytes),
-                )],
-            };
-        }
-        _ => match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                return LoadResult { objects: vec![], errors: vec![file_error(&name, format!("cannot read: {e}"))] };
-            }
-        },
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => load_str(&text, &name, opts),
-        Err(e) => LoadResult {
-            objects: vec![],
-            errors: vec![file_error(
-                &name,
-                format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
-            )],
-        },
+    match read_text(path, opts) {
+        Ok(text) => load_str(&text, &path.display().to_string(), opts),
+        Err(e) => LoadResult { objects: vec![], errors: vec![e] },
     }
+}
+
+/// A file's text, refused when over [`LoadOptions::max_file_bytes`], unreadable or not UTF-8.
+fn read_text(path: &Path, opts: &LoadOptions) -> Result<String, LoadError> {
+    let name = path.display().to_string();
+    if let Ok(m) = std::fs::metadata(path)
+        && m.len() > opts.max_file_bytes
+    {
+        return Err(file_error(
+            &name,
+            format!("file is {} bytes, over the {} byte limit", m.len(), opts.max_file_bytes),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| file_error(&name, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        file_error(&name, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
 }
 
 /// Loads objects from text; `origin` names it in sources and errors.

@@ -33,6 +33,12 @@ fn write_object(out: &mut String, i: usize) -> usize {
     out.lines().count() - start
 }
 
+/// The Assignment both tests use: `no-privileged-containers` as `baseline`, effect Deny.
+fn baseline_privileged() -> serde_json::Value {
+    json!({"apiVersion": "policy.keelwatch.dev/v1alpha1", "kind": "Assignment", "metadata": {"name": "baseline"},
+           "spec": {"definitions": ["no-privileged-containers"], "effect": "Deny"}})
+}
+
 #[test]
 fn audit_ten_thousand_objects() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,12 +75,7 @@ fn audit_ten_thousand_objects() {
     assert_eq!(loaded.objects.len(), FILES * PER_FILE);
 
     let mut b = PolicySetBuilder::new();
-    b.add_object(
-        json!({"apiVersion": "policy.keelwatch.dev/v1alpha1", "kind": "Assignment", "metadata": {"name": "baseline"},
-               "spec": {"definitions": ["no-privileged-containers"], "effect": "Deny"}}),
-        "test",
-    )
-    .unwrap();
+    b.add_object(baseline_privileged(), "test").unwrap();
     let set = b.build().unwrap();
     let inventory = Inventory::from_objects(loaded.objects.iter().map(|o| o.value.clone()));
     let started = std::time::Instant::now();
@@ -168,12 +169,7 @@ spec:
     for doc in keelwatch_core::load::load_str(template, "policy.yaml", &LoadOptions::default()).objects {
         b.add_object(doc.value, "policy.yaml").unwrap();
     }
-    b.add_object(
-        json!({"apiVersion": "policy.keelwatch.dev/v1alpha1", "kind": "Assignment", "metadata": {"name": "baseline"},
-               "spec": {"definitions": ["no-privileged-containers"], "effect": "Deny"}}),
-        "test",
-    )
-    .unwrap();
+    b.add_object(baseline_privileged(), "test").unwrap();
     let set = b.build().unwrap();
     assert!(!set.uses_inventory(), "this test is about the streaming path");
 

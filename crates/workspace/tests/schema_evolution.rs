@@ -1,6 +1,9 @@
 //! A column added to a table's schema after data was stored: partition files written without
 //! it stay readable (the column reads as null) through queries and compaction.
 
+mod common;
+use common::parquet_files;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
@@ -25,23 +28,6 @@ fn alert(i: usize, product: Option<&str>) -> serde_json::Value {
         v["ProductName"] = json!(p);
     }
     v
-}
-
-fn parquet_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Rewrites a partition file as an older keelwatch wrote it: without `column`.

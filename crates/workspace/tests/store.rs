@@ -2,7 +2,8 @@
 //! WAL recovery (exactly once), torn tails, orphans, retention, compaction, views, locking,
 //! back-pressure.
 
-use std::path::Path;
+mod common;
+use common::parquet_files;
 
 use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
@@ -47,23 +48,6 @@ async fn perf_values(ws: &Workspace) -> Vec<i64> {
     for b in collect(&ctx, "Perf").await {
         let c = b.column_by_name("CounterValue").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
         out.extend(c.iter().map(|v| v.unwrap() as i64));
-    }
-    out.sort();
-    out
-}
-
-fn parquet_files(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
     }
     out.sort();
     out
