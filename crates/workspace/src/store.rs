@@ -598,12 +598,12 @@ impl Workspace {
         let mut written: Vec<FileEntry> = Vec::new();
         let result = (|| -> Result<TableManifest> {
             let only: Vec<RecordBatch> = batches.iter().map(|b| b.1.clone()).collect();
-            parquet_io::for_each_hour(&st.stored, &only, |hour, slice| {
+            parquet_io::for_each_hour(&st.stored, &only, |hour, rows| {
                 let e = parquet_io::write_partition(
                     &self.inner.root,
                     st.schema.name,
                     hour,
-                    slice,
+                    rows,
                     (first_lsn, last_lsn),
                     self.inner.opts.flush_zstd_level,
                 )?;
@@ -723,7 +723,7 @@ impl Workspace {
                 &self.inner.root,
                 st.schema.name,
                 g[0].hour,
-                &sorted,
+                std::slice::from_ref(&sorted),
                 (first, last),
                 o.zstd_level,
             )?;

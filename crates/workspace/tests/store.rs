@@ -282,7 +282,8 @@ async fn retention_drops_old_partitions() {
 async fn compaction_merges_small_files_of_a_partition() {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open_with(dir.path(), no_retention()).unwrap();
-    for k in 0..4 {
+    // latest rows first: flush files keep arrival order, the compacted file is sorted
+    for k in (0..4).rev() {
         let mut rows = perf_rows(t0() + Duration::minutes(k * 5), 25, "a");
         for (i, r) in rows.iter_mut().enumerate() {
             r["CounterValue"] = json!(k * 25 + i as i64);
@@ -296,7 +297,21 @@ async fn compaction_merges_small_files_of_a_partition() {
     let st = ws.stats().into_iter().find(|s| s.table == "Perf").unwrap();
     assert_eq!((st.files, st.file_rows), (1, 100));
     ws.collect_garbage(true);
-    assert_eq!(parquet_files(dir.path()).len(), 1);
+    let files = parquet_files(dir.path());
+    assert_eq!(files.len(), 1);
+    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+        std::fs::File::open(&files[0]).unwrap(),
+        1024,
+    )
+    .unwrap();
+    let in_file: Vec<i64> = reader
+        .flat_map(|b| {
+            let b = b.unwrap();
+            let c = b.column_by_name("CounterValue").unwrap().as_primitive::<arrow::datatypes::Float64Type>().clone();
+            c.iter().map(|v| v.unwrap() as i64).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(in_file, (0..100).collect::<Vec<_>>(), "rows of the compacted file in time order");
     assert_eq!(perf_values(&ws).await, (0..100).collect::<Vec<_>>());
     assert_eq!(ws.compact().unwrap(), 0, "nothing left to merge");
     drop(ws);
