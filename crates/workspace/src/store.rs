@@ -218,31 +218,12 @@ fn ns_to_rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-thread_local! {
-    /// The IPC encoding buffer, reused by appends on the same thread: a fresh batch-sized
-    /// buffer per append cost a page fault per 4 KiB touched, a visible part of ingestion
-    /// (perf). Buffers that grew past [`IPC_KEEP_BYTES`] are not kept.
-    static IPC_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-const IPC_KEEP_BYTES: usize = 64 << 20;
-
-/// Encodes `batch` as an Arrow IPC stream and passes the bytes to `f`.
-pub(crate) fn with_ipc_encoded<T>(batch: &RecordBatch, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
-    let mut buf = IPC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    buf.clear();
-    // Room for the whole batch up front: growing the Vec re-copies the payload.
-    buf.reserve(batch.get_array_memory_size() + (64 << 10));
-    let encoded = (|| -> Result<()> {
-        let mut w = StreamWriter::try_new(&mut buf, &batch.schema())?;
-        w.write(batch)?;
-        w.finish()?;
-        Ok(())
-    })();
-    let out = encoded.and_then(|()| f(&buf));
-    if buf.capacity() <= IPC_KEEP_BYTES {
-        IPC_BUF.with(|b| *b.borrow_mut() = buf);
-    }
-    out
+/// Writes `batch` as an Arrow IPC stream (the WAL record payload) into `out`.
+fn ipc_encode(batch: &RecordBatch, out: &mut dyn std::io::Write) -> Result<()> {
+    let mut w = StreamWriter::try_new(out, &batch.schema())?;
+    w.write(batch)?;
+    w.finish()?;
+    Ok(())
 }
 
 fn ipc_decode(payload: &[u8], schema: &SchemaRef) -> std::result::Result<Vec<RecordBatch>, String> {
@@ -523,19 +504,19 @@ impl Workspace {
             self.inner.counters.rejected_full.fetch_add(1, Ordering::Relaxed);
             return Err(Error::BufferFull { buffered_bytes: cur, limit_bytes: limit, retry_after_secs: 1 });
         }
-        let (seg, lsn): (Arc<Segment>, u64) = with_ipc_encoded(&batch, |payload| {
+        let (seg, lsn): (Arc<Segment>, u64) = {
             let mut g = lock(&st.inner);
             let lsn = g.next_lsn;
             let wal = g.wal.as_mut().ok_or_else(|| Error::ReadOnly(self.inner.root.clone()))?;
-            let seg = wal.append(st.schema.name, lsn, rows as u32, payload)?;
+            let seg = wal.append_with(st.schema.name, lsn, rows as u32, |out| ipc_encode(&batch, out))?;
             g.next_lsn += 1;
             g.buffer.push((lsn, full.clone()));
             g.buffer_rows += rows;
             g.buffer_bytes += bytes;
             g.oldest.get_or_insert_with(Instant::now);
             self.inner.buffered.fetch_add(bytes, Ordering::Relaxed);
-            Ok((seg, lsn))
-        })?;
+            (seg, lsn)
+        };
         let durable = self.inner.opts.fsync == FsyncPolicy::Always;
         if durable {
             seg.sync_upto(lsn)?;

@@ -6,7 +6,8 @@
 //! record's rows. One record per append request; LSNs are per table, start at 1 and increase
 //! by one per record.
 //!
-//! Durability: the writer writes a record (header, then payload) and the caller then makes it
+//! Durability: the writer writes a record (a zeroed header, the payload streamed, then the real
+//! header in place, see [`WalWriter::append_with`]) and the caller then makes it
 //! durable with [`Segment::sync_upto`] (group commit: one `fdatasync` covers every record written
 //! before it, so concurrent appenders share it). A segment is fsynced before the next one is
 //! created. A torn tail (incomplete or bad-CRC last record of the last segment) is what a crash
@@ -90,6 +91,25 @@ fn open_segment(dir: &Path, first_lsn: u64) -> Result<Arc<Segment>> {
     }))
 }
 
+/// Passes bytes on to `out`, counting them into a CRC and a length.
+struct CrcWriter<W: Write> {
+    out: W,
+    hasher: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 impl WalWriter {
     /// Starts a fresh segment at `first_lsn`; `sealed` are older segments still needed.
     pub fn create(
@@ -105,37 +125,72 @@ impl WalWriter {
 
     /// Writes one record; returns the segment to sync through. On a failed write the segment
     /// is cut back to its previous length; if that fails too the writer refuses further writes.
+    #[cfg(test)]
     pub fn append(&mut self, table: &str, lsn: u64, rows: u32, payload: &[u8]) -> Result<Arc<Segment>> {
+        self.append_with(table, lsn, rows, |w| w.write_all(payload).map_err(Error::io("write WAL payload", "-")))
+    }
+
+    /// Writes one record whose payload `write` streams into the segment (through a buffer for
+    /// small pieces; large ones go straight to the file): the payload is never assembled in
+    /// memory. Encoding a batch into a buffer first was a second copy of every ingested byte
+    /// (perf). The header is written last, at the record's start, once length and CRC are
+    /// known; a crash before that leaves a torn tail, which recovery cuts off (and the record
+    /// was not acknowledged: acknowledgement waits for [`Segment::sync_upto`]). On a failed
+    /// write the segment is cut back to its previous length; if that fails too the writer
+    /// refuses further writes.
+    pub fn append_with(
+        &mut self,
+        table: &str,
+        lsn: u64,
+        rows: u32,
+        write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<Arc<Segment>> {
+        use std::os::unix::fs::FileExt;
         if self.poisoned {
             return Err(Error::WalPoisoned(table.to_string()));
         }
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&lsn.to_le_bytes());
-        hasher.update(&rows.to_le_bytes());
-        hasher.update(payload);
-        let mut header = [0u8; HEADER];
-        header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        header[4..8].copy_from_slice(&hasher.finalize().to_le_bytes());
-        header[8..16].copy_from_slice(&lsn.to_le_bytes());
-        header[16..20].copy_from_slice(&rows.to_le_bytes());
         let seg = self.current.clone();
-        // Header and payload go out as two writes rather than one copied frame: copying a
-        // batch-sized payload into fresh memory (page faults included) was a visible part of
-        // ingestion (perf). A torn record is still cut off by recovery either way.
-        let written = (&seg.file).write_all(&header).and_then(|()| (&seg.file).write_all(payload));
-        if let Err(e) = written {
-            if seg.file.set_len(self.len).is_err() {
-                self.poisoned = true;
+        let start = self.len;
+        let written = (|| -> Result<u64> {
+            let io = |op: &'static str| Error::io(op, &seg.path);
+            (&seg.file).write_all(&[0u8; HEADER]).map_err(io("write WAL segment"))?;
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(&lsn.to_le_bytes());
+            hasher.update(&rows.to_le_bytes());
+            let mut sink = CrcWriter { out: std::io::BufWriter::with_capacity(64 << 10, &seg.file), hasher, len: 0 };
+            write(&mut sink)?;
+            sink.out.flush().map_err(io("write WAL segment"))?;
+            if sink.len > MAX_PAYLOAD as u64 {
+                return Err(Error::Io {
+                    op: "write WAL segment",
+                    path: seg.path.clone(),
+                    source: std::io::Error::other(format!("record of {} bytes is over the 1 GiB limit", sink.len)),
+                });
             }
-            // The file position may be past the cut; `File` writes at the position, so
-            // re-seek to the end.
-            use std::io::Seek;
-            if (&seg.file).seek(std::io::SeekFrom::Start(self.len)).is_err() {
-                self.poisoned = true;
+            let mut header = [0u8; HEADER];
+            header[0..4].copy_from_slice(&(sink.len as u32).to_le_bytes());
+            header[4..8].copy_from_slice(&sink.hasher.finalize().to_le_bytes());
+            header[8..16].copy_from_slice(&lsn.to_le_bytes());
+            header[16..20].copy_from_slice(&rows.to_le_bytes());
+            seg.file.write_all_at(&header, start).map_err(io("write WAL segment"))?;
+            Ok(sink.len)
+        })();
+        let payload_len = match written {
+            Ok(n) => n,
+            Err(e) => {
+                if seg.file.set_len(self.len).is_err() {
+                    self.poisoned = true;
+                }
+                // The file position may be past the cut; `File` writes at the position, so
+                // re-seek to the end.
+                use std::io::Seek;
+                if (&seg.file).seek(std::io::SeekFrom::Start(self.len)).is_err() {
+                    self.poisoned = true;
+                }
+                return Err(e);
             }
-            return Err(Error::Io { op: "write WAL segment", path: seg.path.clone(), source: e });
-        }
-        self.len += (HEADER + payload.len()) as u64;
+        };
+        self.len += HEADER as u64 + payload_len;
         seg.last_written.store(lsn, Ordering::Release);
         if self.len >= self.segment_max_bytes {
             self.rotate(lsn + 1)?;
