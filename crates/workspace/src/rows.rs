@@ -293,7 +293,40 @@ fn is_guid(s: &str) -> bool {
 
 /// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch (UTC).
 pub fn parse_datetime(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s.trim()).ok().and_then(|d| d.timestamp_nanos_opt())
+    let s = s.trim();
+    utc_datetime(s).or_else(|| chrono::DateTime::parse_from_rfc3339(s).ok().and_then(|d| d.timestamp_nanos_opt()))
+}
+
+/// The common shape `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` read directly (chrono's general RFC 3339
+/// parser was 2 % of ingesting KubePodInventory, which has six datetime columns; perf). The
+/// date and time are still validated by chrono; anything else returns `None` and takes the
+/// general parser.
+fn utc_datetime(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    let (rest, frac_ns) = match b[19] {
+        b'Z' => (&b[19..], 0),
+        b'.' => {
+            let digits = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 || digits > 9 {
+                return None;
+            }
+            let f = num(20..20 + digits)?;
+            (&b[20 + digits..], f * 10u32.pow(9 - digits as u32))
+        }
+        _ => return None,
+    };
+    if rest != b"Z" {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let t = date.and_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, frac_ns)?;
+    t.and_utc().timestamp_nanos_opt()
 }
 
 /// Parses a KQL timespan string `[-][d.]hh:mm:ss[.fffffffff]` into nanoseconds.
@@ -728,6 +761,39 @@ mod tests {
         let rows = parse_body(br#"[{"ContainerRestartCount":5000000000}]"#).unwrap();
         let e = rows_to_batch(t("KubePodInventory"), &rows, UnknownColumns::Reject, 0).unwrap_err();
         assert!(e.to_string().contains("does not fit in 32 bits"), "{e}");
+    }
+
+    /// The direct reader of `...Z` timestamps agrees with chrono's RFC 3339 parser.
+    #[test]
+    fn utc_datetimes_match_chrono() {
+        let chrono_ns = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().and_then(|d| d.timestamp_nanos_opt());
+        for s in [
+            "2026-11-27T09:00:00Z",
+            "2026-11-27T09:00:00.5Z",
+            "2026-11-27T09:00:00.123456789Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999Z",
+            "2024-02-29T12:00:00Z",
+            "2026-11-27T09:00:00+01:00",
+            "2026-11-27t09:00:00z",
+            "2026-11-27 09:00:00Z",
+        ] {
+            assert_eq!(parse_datetime(s), chrono_ns(s), "{s}");
+        }
+        assert_eq!(utc_datetime("2026-11-27T09:00:00.5Z"), Some(1_795_770_000_500_000_000));
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T09:60:00Z",
+            "2026-11-27T09:00:00.Z",
+            "2026-11-27T09:00:00.1234567890Z",
+            "2026-11-27T09:00:00ZZ",
+            "2026-1a-27T09:00:00Z",
+            "+026-11-27T09:00:00Z",
+        ] {
+            assert_eq!(utc_datetime(bad), None, "{bad}");
+            assert_eq!(parse_datetime(bad), chrono_ns(bad), "{bad}");
+        }
     }
 
     #[test]
