@@ -343,4 +343,37 @@ mod tests {
         assert_eq!(r.records.len(), 0);
         assert_eq!(r.damage.as_deref(), Some("checksum mismatch"));
     }
+
+    /// What a crash between streaming a payload and writing its header leaves: a zeroed header
+    /// followed by payload bytes. It reads as damage after the good records (recovery cuts it
+    /// off as a torn tail), and a payload that fails to encode leaves nothing behind.
+    #[test]
+    fn streamed_record_without_its_header_is_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(dir.path(), 1, Vec::new(), 1 << 20).unwrap();
+        w.append_with("T", 1, 2, |out| out.write_all(b"first").map_err(Error::io("test", "-"))).unwrap();
+        let failed = w.append_with("T", 2, 1, |out| {
+            out.write_all(b"half of a rec").map_err(Error::io("test", "-"))?;
+            Err(Error::io("encode", "-")(std::io::Error::other("encoder failed")))
+        });
+        assert!(failed.is_err());
+        w.append_with("T", 2, 1, |out| out.write_all(b"second").map_err(Error::io("test", "-"))).unwrap();
+        let path = segment_path(dir.path(), 1);
+        let good = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(good, 2 * HEADER as u64 + 11, "the failed record was cut back");
+        let r = read_segment(&path, 0).unwrap();
+        assert_eq!(
+            r.records.iter().map(|r| (r.lsn, r.payload.clone())).collect::<Vec<_>>(),
+            [(1, b"first".to_vec()), (2, b"second".to_vec())]
+        );
+        assert!(r.damage.is_none());
+
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0u8; HEADER]).unwrap();
+        f.write_all(b"payload whose header never came").unwrap();
+        let r = read_segment(&path, 0).unwrap();
+        assert_eq!(r.records.len(), 2);
+        assert_eq!(r.valid_len, good);
+        assert!(r.damage.is_some());
+    }
 }
