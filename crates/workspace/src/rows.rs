@@ -551,8 +551,9 @@ pub fn ndjson_to_batch(
             }
         }
     }
-    // pass 3: convert. String builders get the exact byte count up front (raw value lengths:
-    // at most 2 bytes per value more than stored): growing them re-copied every column and
+    // pass 3: convert. String builders get their byte count up front (the raw value lengths:
+    // exact or a little over, except for values serde_json re-serialises, e.g. `1e3` as
+    // `1000.0`, which may still grow a builder): growing them re-copied every column and
     // touched fresh pages each time (perf: reallocation was 8 % of ingestion).
     let mut builders: Vec<Builder> =
         table.columns.iter().enumerate().map(|(i, c)| Builder::with_text(c.ty, rows.len(), text_bytes[i])).collect();
