@@ -63,7 +63,12 @@ impl<'a> Scanner<'a> {
 
     #[inline]
     pub fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+        // Compact JSON has no whitespace, and every JSON whitespace byte is ≤ b' ': one compare
+        // answers most calls (this loop was 4.6 % of ingestion's instructions, callgrind).
+        while let Some(&c) = self.b.get(self.i) {
+            if c > b' ' || !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
             self.i += 1;
         }
     }
@@ -84,6 +89,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string at the cursor; returns (content start, content end, had escapes).
+    /// Inlined: most strings are short, and the call itself (saving and restoring registers)
+    /// cost as many instructions as scanning them (callgrind).
+    #[inline]
     pub fn string(&mut self) -> Option<(usize, usize, bool)> {
         if self.peek()? != b'"' {
             return None;
