@@ -39,3 +39,9 @@ pub const VALID_JSON_METADATA_VALUE: &str = "valid";
 pub const SHADOW_OF_METADATA_KEY: &str = "keelwatch.shadow_of";
 /// See [`SHADOW_OF_METADATA_KEY`].
 pub const SHADOW_PATH_METADATA_KEY: &str = "keelwatch.shadow_path";
+
+/// True when a field's metadata marks it as a shadow column ([`SHADOW_OF_METADATA_KEY`]); the
+/// one test both the workspace (which writes them) and KQL (which hides and reads them) use.
+pub fn is_shadow(metadata: &std::collections::HashMap<String, String>) -> bool {
+    metadata.contains_key(SHADOW_OF_METADATA_KEY)
+}

@@ -34,7 +34,7 @@ impl CatalogTable {
         let columns = schema
             .fields()
             .iter()
-            .filter(|f| !crate::shadow::is_shadow(f))
+            .filter(|f| !keelwatch_jsonscan::is_shadow(f.metadata()))
             .map(|f| (f.name().clone(), kql_type_of_field(f).unwrap_or(KqlType::String)))
             .collect();
         CatalogTable { name: name.to_string(), columns, source: provider_as_source(provider) }

@@ -5,14 +5,13 @@
 //! `keelwatch.shadow_path = m`; see [`keelwatch_jsonscan::SHADOW_OF_METADATA_KEY`]). The
 //! workspace does so for `ContainerLogV2.KubernetesMetadata.podUid`, whose extraction from the
 //! JSON text of every row was most of the time of a join on it (perf). Tables never show shadow
-//! columns ([`is_shadow`]); this optimizer rule replaces `kql_dyn_get(d, "m")` by the shadow
+//! columns ([`keelwatch_jsonscan::is_shadow`]); this optimizer rule replaces `kql_dyn_get(d, "m")` by the shadow
 //! column when `d` reaches the expression unchanged from a table scan whose source has one,
 //! widening the projections in between. Anything it cannot trace (computed columns, joins,
 //! unions) keeps the extraction, so results never depend on whether the rule fired.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Field;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -22,11 +21,6 @@ use keelwatch_jsonscan::{SHADOW_OF_METADATA_KEY, SHADOW_PATH_METADATA_KEY};
 
 /// Name of the member-access UDF the rule rewrites.
 const DYN_GET: &str = "kql_dyn_get";
-
-/// True for a shadow field (hidden from KQL tables).
-pub fn is_shadow(field: &Field) -> bool {
-    field.metadata().contains_key(SHADOW_OF_METADATA_KEY)
-}
 
 /// The optimizer rule (see the module doc).
 #[derive(Debug, Default)]

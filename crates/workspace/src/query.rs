@@ -64,7 +64,8 @@ pub fn snapshot_provider(snap: &TableSnapshot, timespan: Option<Timespan>) -> Re
     let keep: Vec<usize> = (0..snap.schema.fields().len())
         .filter(|&i| {
             let f = snap.schema.field(i);
-            !crate::shadow::is_shadow(f) || snap.files.iter().all(|(_, e)| e.shadow_columns.contains(f.name()))
+            !keelwatch_jsonscan::is_shadow(f.metadata())
+                || snap.files.iter().all(|(_, e)| e.shadow_columns.contains(f.name()))
         })
         .collect();
     let (schema, batches) = if keep.len() == snap.schema.fields().len() {

@@ -69,14 +69,9 @@ pub(crate) fn stored_schema(table: &str, visible: &SchemaRef) -> SchemaRef {
         .clone()
 }
 
-/// True for a shadow field.
-pub(crate) fn is_shadow(field: &Field) -> bool {
-    field.metadata().contains_key(SHADOW_OF_METADATA_KEY)
-}
-
 /// Names of the shadow columns in `schema`.
 pub(crate) fn shadow_columns(schema: &Schema) -> Vec<String> {
-    schema.fields().iter().filter(|f| is_shadow(f)).map(|f| f.name().clone()).collect()
+    schema.fields().iter().filter(|f| keelwatch_jsonscan::is_shadow(f.metadata())).map(|f| f.name().clone()).collect()
 }
 
 /// Extends a batch with the table's own columns (`visible` schema) to the `stored` schema by

@@ -307,9 +307,10 @@ impl Binder<'_> {
         };
         // shadow columns stay out of the frame (crate::shadow reads them where they help)
         let schema = t.source.schema();
-        let hidden = schema.fields().iter().any(|f| crate::shadow::is_shadow(f));
-        let projection = hidden
-            .then(|| (0..schema.fields().len()).filter(|&i| !crate::shadow::is_shadow(schema.field(i))).collect());
+        let hidden = schema.fields().iter().any(|f| keelwatch_jsonscan::is_shadow(f.metadata()));
+        let projection = hidden.then(|| {
+            (0..schema.fields().len()).filter(|&i| !keelwatch_jsonscan::is_shadow(schema.field(i).metadata())).collect()
+        });
         let plan = LogicalPlanBuilder::scan(t.name.clone(), t.source.clone(), projection)
             .and_then(|b| b.build())
             .map_err(|e| df_err(span, e))?;
